@@ -1,0 +1,50 @@
+/**
+ * Starts the actor system: the root supervisor with real implementations
+ * provided for every side effect its machines name. The only `createActor`
+ * of the server; `inspect` (for the visualiser) is attached here and nowhere
+ * else, and the root is observed for errors so none reaches xstate's
+ * process-level rethrow.
+ */
+import { createActor, type ActorRefFrom, type InspectionEvent } from 'xstate';
+import type { Logger } from 'pino';
+import { configStoreLogic, type ConfigSnapshot } from '../config/config-store.ts';
+import type { DatastoreConfig } from '../config/datastore-config.ts';
+import { datastoresMachine } from '../machines/datastores.machine.ts';
+import type { DatastoreInput } from '../machines/datastore.types.ts';
+import { rootMachine } from '../machines/root.machine.ts';
+import { datastoreActorLogic } from './datastore.actor.ts';
+
+export type RootActor = ActorRefFrom<typeof rootMachine>;
+
+export function datastoreInput(cfg: DatastoreConfig): DatastoreInput {
+  return { name: cfg.name, path: cfg.path, mode: cfg['maintenance-mode'] ?? 'online' };
+}
+
+export interface SystemOptions {
+  readonly config: ConfigSnapshot;
+  readonly log: Logger;
+  readonly inspect?: (event: InspectionEvent) => void;
+}
+
+export function startActorSystem(options: SystemOptions): RootActor {
+  const { log } = options;
+  const machine = rootMachine.provide({
+    actors: {
+      configStore: configStoreLogic as never,
+      datastores: datastoresMachine.provide({ actors: { datastore: datastoreActorLogic(log) } }),
+    },
+  });
+  const root = createActor(machine, {
+    systemId: 'root',
+    input: {
+      config: options.config,
+      datastores: { stores: Object.values(options.config.datastores).map(datastoreInput) },
+    },
+    ...(options.inspect && { inspect: options.inspect }),
+  });
+  root.subscribe({
+    error: (err) => log.fatal({ err }, 'root supervisor failed'),
+  });
+  root.start();
+  return root;
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env -S node --import tsx
+/**
+ * bulwark-server: bootstraps the data directory, starts the actor system
+ * and the HTTPS listener, and shuts both down cleanly on SIGTERM/SIGINT.
+ * Usage errors end with one line on stderr and exit code 2.
+ */
+import { startActorSystem } from '../actors/system.ts';
+import { bootstrap } from '../config/bootstrap.ts';
+import { loadDatastoreConfig } from '../config/datastore-config.ts';
+import { certificateFingerprint } from '../config/tls.ts';
+import { isBulwarkError } from '../errors.ts';
+import { startHttpServer } from '../transport/server.ts';
+import { createRootLogger } from './logger.ts';
+import { parseServerOptions, SERVER_HELP } from './server-options.ts';
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`bulwark-server: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  const options = parseServerOptions(process.argv.slice(2), process.env);
+  if (options.help) {
+    process.stdout.write(SERVER_HELP);
+    return;
+  }
+  const log = createRootLogger(options.logLevel, 'bulwark-server');
+  const boot = await bootstrap(options.dataDir);
+  const datastores = loadDatastoreConfig(boot.paths.datastoreConfig);
+  const root = startActorSystem({ config: { datastores: datastores.data, datastoresDigest: datastores.digest }, log });
+
+  let server;
+  try {
+    server = await startHttpServer({
+      host: options.listen,
+      port: options.port,
+      keyFile: boot.paths.tlsKey,
+      certFile: boot.paths.tlsCert,
+      log: log.child({ component: 'http' }),
+    });
+  } catch (err) {
+    root.stop();
+    throw err;
+  }
+
+  const host = options.listen.includes(':') ? `[${options.listen}]` : options.listen;
+  const lines = [
+    `Bulwark listening on https://${host}:${server.port}/ (uWebSockets.js: ${server.implementation})`,
+    `Data directory: ${boot.paths.dataDir}`,
+    `Certificate fingerprint: ${certificateFingerprint(boot.paths.tlsCert)}`,
+  ];
+  if (boot.createdStore) lines.push(`Created datastore "${boot.createdStore}"`);
+  if (boot.admin?.generated) {
+    lines.push(`Created user ${boot.admin.userid} with password: ${boot.admin.password}`, '(shown only this once; change it after logging in)');
+  } else if (boot.admin) {
+    lines.push(`Created user ${boot.admin.userid} with the password from BULWARK_ADMIN_PASSWORD`);
+  } else {
+    lines.push('Log in as admin@pbs with the password set on first start.');
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  log.info({ port: server.port, host: options.listen, uws: server.implementation }, 'server started');
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    server.close();
+    root.send({ type: 'SHUTDOWN' });
+    root.stop();
+    log.flush();
+    // Give the async log destination a tick to drain, then leave.
+    setImmediate(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  // Anything that stops the start is a setup problem the operator must fix: exit 2.
+  if (isBulwarkError(err)) fail(err.message, 2);
+  fail(`unexpected error: ${(err as Error)?.message ?? String(err)}`, 1);
+});

@@ -1,0 +1,27 @@
+/** Where the server keeps its own files under the data directory. */
+import { join } from 'node:path';
+
+export interface ConfigPaths {
+  readonly dataDir: string;
+  readonly etcDir: string;
+  readonly datastoreConfig: string;
+  readonly userConfig: string;
+  readonly shadow: string;
+  readonly aclConfig: string;
+  readonly tlsKey: string;
+  readonly tlsCert: string;
+}
+
+export function configPaths(dataDir: string): ConfigPaths {
+  const etcDir = join(dataDir, 'etc');
+  return {
+    dataDir,
+    etcDir,
+    datastoreConfig: join(etcDir, 'datastore.json'),
+    userConfig: join(etcDir, 'user.json'),
+    shadow: join(etcDir, 'shadow.json'),
+    aclConfig: join(etcDir, 'acl.json'),
+    tlsKey: join(etcDir, 'proxy.key'),
+    tlsCert: join(etcDir, 'proxy.pem'),
+  };
+}

@@ -1,0 +1,18 @@
+/** Events and context of the datastore actor (machines/datastore.machine.ts). */
+export type DatastoreMode = 'online' | 'read-only' | 'offline';
+
+export interface DatastoreInput {
+  readonly name: string;
+  readonly path: string;
+  readonly mode: DatastoreMode;
+}
+
+export interface DatastoreContext extends DatastoreInput {
+  /** Why the store could not be opened, when it is unavailable. */
+  readonly error?: { readonly code: string; readonly message: string };
+  readonly openAttempts: number;
+}
+
+export type DatastoreEvent =
+  | { type: 'SET_MAINTENANCE'; mode: DatastoreMode }
+  | { type: 'RETRY' };
