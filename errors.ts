@@ -53,6 +53,19 @@ export const ERROR_TABLE = {
   BULWARK_MANIFEST_INVALID: spec('manifest %s is invalid: %s', 400),
   BULWARK_MANIFEST_SIGNATURE: spec('manifest %s has a bad signature: %s', 400),
 
+  // ── backup and reader protocol ─────────────────────────────────────────
+  BULWARK_PROTOCOL: spec('protocol error: %s', 400),
+  BULWARK_CREDIT_OVERRUN: spec('client sent %s bytes with only %s bytes of credit', 400),
+  BULWARK_UNKNOWN_CHUNK: spec('chunk %s was neither uploaded in this session nor known from a previous snapshot', 400),
+  BULWARK_BACKUP_TIME_FUTURE: spec('backup time %s is more than %s seconds ahead of the server clock', 400),
+  BULWARK_BACKUP_TIME_OLD: spec('backup time %s is not newer than the last snapshot %s of this group', 400),
+  BULWARK_SESSION_ABORTED: spec('session aborted: %s', 400),
+
+  // ── access control ─────────────────────────────────────────────────────
+  BULWARK_UNAUTHORIZED: spec('authentication failed: %s', 401),
+  BULWARK_FORBIDDEN: spec('permission check failed: %s needs %s', 403),
+  BULWARK_RATE_LIMITED: spec('too many failed logins for %s; retry in %s seconds', 429),
+
   // ── server and configuration ───────────────────────────────────────────
   BULWARK_CONFIG_INVALID: spec('configuration %s is invalid: %s', 400),
   BULWARK_CONFIG_DIGEST: spec('configuration %s was changed by someone else (digest mismatch); reload and retry', 409),

@@ -1,0 +1,111 @@
+/**
+ * A logged-in connection to a Bulwark (or PBS-shaped) server: API tokens go
+ * in the `Authorization: PBSAPIToken=…` header; users log in once with
+ * POST /access/ticket and then send the `PBSAuthCookie` ticket (plus the
+ * CSRF token on writes), as proxmox-backup-client does.
+ */
+import { request } from 'node:https';
+import WebSocket from 'ws';
+import { BulwarkError, bulwarkError, ERROR_TABLE, type ErrorCode } from '../errors.ts';
+import type { Repository } from './repository.ts';
+import { trustFor, type TrustOptions } from './tls-pin.ts';
+
+export interface ConnectOptions {
+  readonly repo: Repository;
+  /** Password of the user, or the secret of the API token. */
+  readonly secret: string;
+  readonly fingerprint?: string;
+}
+
+interface Credentials {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly csrf?: string;
+}
+
+export class ServerConnection {
+  readonly repo: Repository;
+  readonly #trust: TrustOptions;
+  #creds: Credentials = { headers: {} };
+
+  private constructor(repo: Repository, trust: TrustOptions) {
+    this.repo = repo;
+    this.#trust = trust;
+  }
+
+  static async connect(opts: ConnectOptions): Promise<ServerConnection> {
+    const conn = new ServerConnection(opts.repo, await trustFor(opts.repo.host, opts.repo.port, opts.fingerprint));
+    if (opts.repo.authid.includes('!')) {
+      conn.#creds = { headers: { authorization: `PBSAPIToken=${opts.repo.authid}:${opts.secret}` } };
+    } else {
+      const body = new URLSearchParams({ username: opts.repo.authid, password: opts.secret }).toString();
+      const data = (await conn.api('POST', '/access/ticket', body, 'application/x-www-form-urlencoded')) as {
+        ticket: string;
+        CSRFPreventionToken: string;
+      };
+      conn.#creds = {
+        headers: { cookie: `PBSAuthCookie=${encodeURIComponent(data.ticket)}` },
+        csrf: data.CSRFPreventionToken,
+      };
+    }
+    return conn;
+  }
+
+  /** Calls /api2/json<path>; resolves with `data`, rejects with the server's code and message. */
+  api(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: string, contentType = 'application/json'): Promise<unknown> {
+    const headers: Record<string, string> = { ...this.#creds.headers };
+    if (body !== undefined) headers['content-type'] = contentType;
+    if (method !== 'GET' && this.#creds.csrf) headers.csrfpreventiontoken = this.#creds.csrf;
+    return new Promise((resolve, reject) => {
+      const req = request(
+        { host: this.repo.host, port: this.repo.port, method, path: `/api2/json${path}`, headers, ...this.#trust },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => {
+            const text = Buffer.concat(parts).toString('utf8');
+            let json: { data?: unknown; code?: string; message?: string };
+            try {
+              json = JSON.parse(text) as typeof json;
+            } catch {
+              reject(bulwarkError('BULWARK_PROTOCOL', `server answered ${res.statusCode} with non-JSON`));
+              return;
+            }
+            if ((res.statusCode ?? 500) >= 400) reject(remoteError(json.code, json.message ?? `HTTP ${res.statusCode}`));
+            else resolve(json.data);
+          });
+        },
+      );
+      req.on('error', (err) => reject(bulwarkError('BULWARK_IO', `${this.repo.host}:${this.repo.port}`, err.message, { cause: err })));
+      req.end(body);
+    });
+  }
+
+  /** Opens a WebSocket on `path` with the credentials; rejects with the server's error on a refused upgrade. */
+  openWebSocket(path: string, query: Readonly<Record<string, string>>): Promise<WebSocket> {
+    const host = this.repo.host.includes(':') ? `[${this.repo.host}]` : this.repo.host;
+    const url = `wss://${host}:${this.repo.port}${path}?${new URLSearchParams(query).toString()}`;
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { headers: this.#creds.headers, ...this.#trust, maxPayload: 64 * 1024 * 1024, perMessageDeflate: false });
+      ws.binaryType = 'nodebuffer';
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', (_req, res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (d: Buffer) => parts.push(d));
+        res.on('end', () => {
+          let parsed: { code?: string; message?: string } = {};
+          try {
+            parsed = JSON.parse(Buffer.concat(parts).toString('utf8')) as typeof parsed;
+          } catch { /* not JSON */ }
+          reject(remoteError(parsed.code, parsed.message ?? `upgrade refused with HTTP ${res.statusCode}`));
+        });
+      });
+      ws.once('error', (err) => reject(bulwarkError('BULWARK_IO', url, err.message, { cause: err })));
+    });
+  }
+}
+
+/** Re-creates a server error locally, keeping its code when we know it. */
+export function remoteError(code: string | undefined, message: string): BulwarkError {
+  const known = code !== undefined && Object.hasOwn(ERROR_TABLE, code);
+  return new BulwarkError(known ? (code as ErrorCode) : 'BULWARK_INTERNAL', message);
+}

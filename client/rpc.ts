@@ -1,0 +1,122 @@
+/**
+ * Request/reply over a protocol WebSocket (docs/protocol.md): numbered
+ * requests, replies matched by id and arriving in any order, server notices
+ * (`hello`, `credit`, `abort`). Upload credit is tracked here: `request`
+ * with a `data` payload waits until the server has granted enough bytes, so
+ * the client never overruns and the server's memory stays bounded.
+ */
+import { Packr } from 'msgpackr';
+import type WebSocket from 'ws';
+import { bulwarkError } from '../errors.ts';
+import { remoteError } from './connection.ts';
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+interface Pending {
+  resolve(value: Record<string, unknown>): void;
+  reject(err: Error): void;
+}
+
+export class RpcSession {
+  readonly #ws: WebSocket;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #credit = 0;
+  #creditWaiters: Array<() => void> = [];
+  #closedError: Error | undefined;
+  readonly hello: Promise<Record<string, unknown>>;
+
+  constructor(ws: WebSocket) {
+    this.#ws = ws;
+    let gotHello!: (h: Record<string, unknown>) => void;
+    let noHello!: (e: Error) => void;
+    this.hello = new Promise((resolve, reject) => { gotHello = resolve; noHello = reject; });
+    this.hello.catch(() => undefined);
+    ws.on('message', (raw: Buffer) => {
+      let frame: Record<string, unknown>;
+      try {
+        frame = packr.unpack(raw) as Record<string, unknown>;
+      } catch {
+        this.#fail(bulwarkError('BULWARK_PROTOCOL', 'server sent a frame that is not msgpack'));
+        return;
+      }
+      if (typeof frame.id === 'number') {
+        const p = this.#pending.get(frame.id);
+        if (!p) return;
+        this.#pending.delete(frame.id);
+        const error = frame.error as { code?: string; message?: string } | undefined;
+        if (error) p.reject(remoteError(error.code, error.message ?? 'request failed'));
+        else p.resolve((frame.ok ?? {}) as Record<string, unknown>);
+        return;
+      }
+      switch (frame.op) {
+        case 'hello':
+          this.#grant(Number(frame.credits ?? 0));
+          gotHello(frame);
+          break;
+        case 'credit':
+          this.#grant(Number(frame.bytes ?? 0));
+          break;
+        case 'abort': {
+          const error = frame.error as { code?: string; message?: string } | undefined;
+          this.#fail(remoteError(error?.code, error?.message ?? 'session aborted by the server'));
+          break;
+        }
+        default:
+          break;
+      }
+    });
+    ws.on('close', () => {
+      this.#fail(bulwarkError('BULWARK_SESSION_ABORTED', 'connection closed'));
+      noHello(this.#closedError!);
+    });
+    ws.on('error', (err) => this.#fail(bulwarkError('BULWARK_IO', 'websocket', err.message, { cause: err })));
+  }
+
+  #grant(bytes: number): void {
+    this.#credit += bytes;
+    const waiters = this.#creditWaiters;
+    this.#creditWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  #fail(err: Error): void {
+    if (this.#closedError) return;
+    this.#closedError = err;
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+    this.#grant(0);
+  }
+
+  /** Sends a request; payload bytes (`data`) spend credit, waiting for grants as needed. */
+  async request(op: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    const data = params.data;
+    const cost = data instanceof Uint8Array ? data.length : 0;
+    await this.waitForCredit(cost);
+    this.#credit -= cost;
+    const id = this.#nextId++;
+    const reply = new Promise<Record<string, unknown>>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+    this.#ws.send(packr.pack({ id, op, ...params }));
+    return reply;
+  }
+
+  /**
+   * Resolves once `bytes` of upload credit are available. Producers await
+   * this before preparing more data, which bounds the client's memory.
+   */
+  async waitForCredit(bytes: number): Promise<void> {
+    while (bytes > 0 && this.#credit < bytes && !this.#closedError) {
+      await new Promise<void>((resolve) => this.#creditWaiters.push(resolve));
+    }
+    if (this.#closedError) throw this.#closedError;
+  }
+
+  /** Bytes the socket has queued but not yet sent (for back-pressure). */
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  close(): void {
+    this.#ws.close();
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Server certificate trust for the client. With a pinned fingerprint
+ * (`--fingerprint` / BULWARK_FINGERPRINT, SHA-256 as `aa:bb:…`), the client
+ * first fetches the server's certificate over a bare TLS handshake, compares
+ * its fingerprint, and then trusts exactly that certificate for every real
+ * connection; no credential is sent before the pin has been checked.
+ * Without a pin the system's CAs decide.
+ */
+import { connect, type PeerCertificate } from 'node:tls';
+import { bulwarkError } from '../errors.ts';
+
+export interface TrustOptions {
+  /** PEM of the trusted certificate, when pinned. */
+  readonly ca?: string;
+  /** With a pin, the host name need not match the certificate. */
+  readonly checkServerIdentity?: () => undefined;
+  readonly rejectUnauthorized: true;
+}
+
+export function normaliseFingerprint(text: string): string {
+  const hex = text.replace(/:/g, '').toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(hex)) {
+    throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'fingerprint', `${JSON.stringify(text)} is not a SHA-256 fingerprint (64 hex digits, colons allowed)`);
+  }
+  return hex.match(/../g)!.join(':');
+}
+
+function toPem(cert: PeerCertificate): string {
+  const b64 = cert.raw.toString('base64').match(/.{1,64}/g)!.join('\n');
+  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
+}
+
+export async function trustFor(host: string, port: number, fingerprint?: string): Promise<TrustOptions> {
+  if (fingerprint === undefined) return { rejectUnauthorized: true };
+  const want = normaliseFingerprint(fingerprint);
+  const cert = await new Promise<PeerCertificate>((resolve, reject) => {
+    const socket = connect({ host, port, rejectUnauthorized: false, servername: isIpLiteral(host) ? undefined : host }, () => {
+      const peer = socket.getPeerCertificate(false);
+      socket.end();
+      resolve(peer);
+    });
+    socket.on('error', (err) => reject(bulwarkError('BULWARK_IO', `${host}:${port}`, err.message, { cause: err })));
+  });
+  const got = cert.fingerprint256.toLowerCase();
+  if (got !== want) {
+    throw bulwarkError('BULWARK_UNAUTHORIZED', `server certificate fingerprint ${got} does not match the pinned ${want}`);
+  }
+  return { ca: toPem(cert), checkServerIdentity: () => undefined, rejectUnauthorized: true };
+}
+
+function isIpLiteral(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':');
+}
