@@ -3,7 +3,10 @@
  * `scrypt$<N>$<r>$<p>$<salt b64>$<hash b64>` so parameters can be raised
  * later without breaking existing hashes. Comparison is constant-time.
  */
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+
+const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number, options: object) => Promise<Buffer>;
 
 const N = 1 << 15;
 const R = 8;
@@ -18,12 +21,13 @@ export function hashPassword(password: string): string {
   return ['scrypt', N, R, P, salt.toString('base64'), hash.toString('base64')].join('$');
 }
 
-export function verifyPassword(password: string, stored: string): boolean {
+/** Checks a password on the libuv thread pool, so logins never block the event loop. */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const parts = stored.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [, n, r, p, saltB64, hashB64] = parts as [string, string, string, string, string, string];
   const expected = Buffer.from(hashB64, 'base64');
-  const actual = scryptSync(password, Buffer.from(saltB64, 'base64'), expected.length, {
+  const actual = await scryptAsync(password, Buffer.from(saltB64, 'base64'), expected.length, {
     N: Number(n), r: Number(r), p: Number(p), maxmem: MAXMEM,
   });
   return expected.length === actual.length && timingSafeEqual(expected, actual);

@@ -6,7 +6,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { BenchResult } from './result.ts';
+import { printResults, type BenchResult } from './result.ts';
 
 const dir = fileURLToPath(new URL('.', import.meta.url));
 const only = process.argv.slice(2);
@@ -22,13 +22,4 @@ for (const file of files) {
   rows.push(...(await mod.run()));
 }
 
-const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
-const table = rows.map((r) => ({
-  benchmark: r.name,
-  'MB/s': fmt(r.mbPerSec),
-  baseline: r.baselineName,
-  'baseline MB/s': fmt(r.baselineMbPerSec),
-  ratio: r.ratio.toFixed(2),
-  note: r.note ?? '',
-}));
-console.table(table);
+printResults(rows);

@@ -10,6 +10,9 @@ export interface ConfigPaths {
   readonly aclConfig: string;
   readonly tlsKey: string;
   readonly tlsCert: string;
+  readonly tokenShadow: string;
+  readonly authKey: string;
+  readonly csrfKey: string;
 }
 
 export function configPaths(dataDir: string): ConfigPaths {
@@ -23,5 +26,8 @@ export function configPaths(dataDir: string): ConfigPaths {
     aclConfig: join(etcDir, 'acl.json'),
     tlsKey: join(etcDir, 'proxy.key'),
     tlsCert: join(etcDir, 'proxy.pem'),
+    tokenShadow: join(etcDir, 'token.shadow'),
+    authKey: join(etcDir, 'authkey.key'),
+    csrfKey: join(etcDir, 'csrf.key'),
   };
 }

@@ -29,7 +29,7 @@ describe('bulwark-server on an embedded default', () => {
       const pw = /Created user admin@pbs with password: (\S+)/.exec(server.banner)?.[1];
       assert.ok(pw, 'generated password printed once');
       const shadow = JSON.parse(readFileSync(join(dataDir, 'etc', 'shadow.json'), 'utf8')) as Record<string, string>;
-      assert.ok(verifyPassword(pw, shadow['admin@pbs']!), 'printed password matches the stored hash');
+      assert.ok(await verifyPassword(pw, shadow['admin@pbs']!), 'printed password matches the stored hash');
       assert.equal(statSync(join(dataDir, 'etc', 'shadow.json')).mode & 0o777, 0o600);
       assert.equal(statSync(join(dataDir, 'etc', 'proxy.key')).mode & 0o777, 0o600);
       assert.equal(readdirSync(join(dataDir, 'store1', '.chunks')).length, 65536);
@@ -63,7 +63,7 @@ describe('bulwark-server on an embedded default', () => {
     await server.stop();
     assert.doesNotMatch(server.banner, /correct horse/);
     const shadow = JSON.parse(readFileSync(join(dataDir, 'etc', 'shadow.json'), 'utf8')) as Record<string, string>;
-    assert.ok(verifyPassword('correct horse battery', shadow['admin@pbs']!));
+    assert.ok(await verifyPassword('correct horse battery', shadow['admin@pbs']!));
   });
 
   test('--help prints usage and exits 0', async () => {
