@@ -46,3 +46,7 @@ export * from './index-file.ts';
 export * from './manifest.ts';
 export * from './names.ts';
 export * from './safety.ts';
+export * from './backup-reader.ts';
+export * from './backup-writer.ts';
+export * from './known-chunks.ts';
+export * from './resume-store.ts';
