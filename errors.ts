@@ -52,6 +52,7 @@ export const ERROR_TABLE = {
   BULWARK_INDEX_CORRUPT: spec('index %s is corrupt: %s', 400),
   BULWARK_MANIFEST_INVALID: spec('manifest %s is invalid: %s', 400),
   BULWARK_MANIFEST_SIGNATURE: spec('manifest %s has a bad signature: %s', 400),
+  BULWARK_ARCHIVE_CORRUPT: spec('archive %s is corrupt: %s', 400),
 
   // ── backup and reader protocol ─────────────────────────────────────────
   BULWARK_PROTOCOL: spec('protocol error: %s', 400),

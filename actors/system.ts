@@ -12,7 +12,12 @@ import type { DatastoreConfig } from '../config/datastore-config.ts';
 import { datastoresMachine } from '../machines/datastores.machine.ts';
 import type { DatastoreInput } from '../machines/datastore.types.ts';
 import { rootMachine } from '../machines/root.machine.ts';
+import { sessionsMachine } from '../machines/sessions.machine.ts';
+import type { SafetyParameters } from '../datastore/safety.ts';
+import { backupSessionLogic } from './backup-session.actor.ts';
 import { datastoreActorLogic } from './datastore.actor.ts';
+import { readerSessionLogic } from './reader-session.actor.ts';
+import { SessionResources } from './session-resources.ts';
 
 export type RootActor = ActorRefFrom<typeof rootMachine>;
 
@@ -24,14 +29,21 @@ export interface SystemOptions {
   readonly config: ConfigSnapshot;
   readonly log: Logger;
   readonly inspect?: (event: InspectionEvent) => void;
+  /** Backup-time skew, resume TTL… for backup sessions (default SAFETY_FULL). */
+  readonly safety?: SafetyParameters;
 }
 
 export function startActorSystem(options: SystemOptions): RootActor {
   const { log } = options;
+  const sessionResources = new SessionResources({ log, safety: options.safety });
   const machine = rootMachine.provide({
     actors: {
       configStore: configStoreLogic as never,
       datastores: datastoresMachine.provide({ actors: { datastore: datastoreActorLogic(log) } }),
+      sessions: sessionsMachine.provide({
+        actors: { backupSession: backupSessionLogic(sessionResources), readerSession: readerSessionLogic(sessionResources) },
+        actions: { sessionCrashed: (_, { sessionId, error }) => void sessionResources.releaseCrashed(sessionId, error) },
+      }),
     },
   });
   const root = createActor(machine, {

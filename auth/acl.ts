@@ -135,3 +135,11 @@ function extractRoles(node: AclNode, authid: string, exact: boolean): RoleMap {
 export function satisfies(have: PrivilegeSet, need: readonly Privilege[], partial = false): boolean {
   return partial ? need.some((p) => have.has(p)) : need.every((p) => have.has(p));
 }
+
+/** PBS's check_backup_owner: the owner itself, or a user acting on a group one of its own tokens owns. */
+export function ownsGroup(owner: string | undefined, authid: string): boolean {
+  if (owner === undefined) return false;
+  if (owner === authid) return true;
+  const bang = owner.indexOf('!');
+  return bang > 0 && !authid.includes('!') && owner.slice(0, bang) === authid;
+}

@@ -5,6 +5,7 @@
  * Usage errors end with one line on stderr and exit code 2.
  */
 import { startActorSystem } from '../actors/system.ts';
+import { AuthService } from '../auth/auth-service.ts';
 import { bootstrap } from '../config/bootstrap.ts';
 import { loadDatastoreConfig } from '../config/datastore-config.ts';
 import { certificateFingerprint } from '../config/tls.ts';
@@ -37,6 +38,8 @@ async function main(): Promise<void> {
       keyFile: boot.paths.tlsKey,
       certFile: boot.paths.tlsCert,
       log: log.child({ component: 'http' }),
+      system: root.system,
+      auth: new AuthService(boot.paths),
     });
   } catch (err) {
     root.stop();

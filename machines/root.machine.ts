@@ -1,7 +1,7 @@
 /**
  * The root supervisor: owns the long-lived children of the server (config
- * store, datastores supervisor; sessions, jobs, scheduler, tape and metrics
- * supervisors join as they are built) and stops them all, in reverse order,
+ * store, datastores supervisor, sessions supervisor; jobs, scheduler, tape
+ * and metrics supervisors join as they are built) and stops them all, in reverse order,
  * on SHUTDOWN. Each child is registered under a systemId so any actor can
  * reach it with `system.get('config')`, `system.get('datastores')`.
  */
@@ -9,6 +9,7 @@ import { fromCallback, setup } from 'xstate';
 import { datastoresMachine } from './datastores.machine.ts';
 import { notProvided } from './not-provided.ts';
 import type { DatastoresInput } from './datastores.machine.ts';
+import { sessionsMachine } from './sessions.machine.ts';
 
 export interface RootInput {
   /** Input of the config store (its initial configuration). */
@@ -28,6 +29,7 @@ export const rootMachine = setup({
     // The config store is @xstate/store logic built in actors/ from config/.
     configStore: fromCallback(() => notProvided('configStore')),
     datastores: datastoresMachine,
+    sessions: sessionsMachine,
   },
 }).createMachine({
   id: 'root',
@@ -38,6 +40,7 @@ export const rootMachine = setup({
       invoke: [
         { id: 'config', systemId: 'config', src: 'configStore', input: ({ context }) => context.config },
         { id: 'datastores', systemId: 'datastores', src: 'datastores', input: ({ context }) => context.datastores },
+        { id: 'sessions', systemId: 'sessions', src: 'sessions' },
       ],
       on: { SHUTDOWN: 'stopped' },
     },

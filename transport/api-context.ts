@@ -5,18 +5,20 @@
  * singletons; everything comes through here.
  */
 import type { Logger } from 'pino';
-import type { ActorSystem, AnyActorRef } from 'xstate';
+import type { AnyActorRef } from 'xstate';
 import type { AuthContext } from '../auth/authenticate.ts';
+export { ownsGroup } from '../auth/acl.ts';
 import type { AuthService } from '../auth/auth-service.ts';
 import type { ConfigSnapshot } from '../config/config-store.ts';
 import type { DatastoreConfig } from '../config/datastore-config.ts';
 import { bulwarkError } from '../errors.ts';
 import type { ApiRequest } from './http-api.ts';
+import type { ActorSystemLike } from './ws-upgrade.ts';
 
 export interface ApiContext {
   readonly log: Logger;
   readonly auth: AuthService;
-  readonly system: ActorSystem<any>;
+  readonly system: ActorSystemLike;
 }
 
 export function currentConfig(ctx: ApiContext): ConfigSnapshot {
@@ -31,31 +33,6 @@ export function datastoreConfig(ctx: ApiContext, store: string): DatastoreConfig
   return cfg;
 }
 
-/** Throws BULWARK_DATASTORE_UNAVAILABLE unless the store's actor carries `tag`. */
-export function requireDatastoreTag(ctx: ApiContext, store: string, tag: 'readable' | 'writable'): void {
-  const ref = ctx.system.get(`datastore:${store}`) as AnyActorRef | undefined;
-  const snap = ref?.getSnapshot() as { hasTag(t: string): boolean; value: unknown } | undefined;
-  if (!snap) throw bulwarkError('BULWARK_DATASTORE_UNAVAILABLE', store, 'not running');
-  if (!snap.hasTag(tag)) {
-    const state = String(snap.value);
-    const why = state === 'readOnly' ? 'in read-only maintenance mode' : state === 'offline' ? 'offline for maintenance' : `not available (${state})`;
-    throw bulwarkError('BULWARK_DATASTORE_UNAVAILABLE', store, why);
-  }
-}
-
 export function authenticated(ctx: ApiContext, req: ApiRequest): AuthContext {
   return ctx.auth.authenticate(req.headers, req.remoteAddress);
-}
-
-/** PBS's owner rule: the owner itself, or a user acting on a group owned by one of its tokens. */
-export function ownsGroup(owner: string | undefined, authid: string): boolean {
-  if (owner === undefined) return false;
-  if (owner === authid) return true;
-  const bang = owner.indexOf('!');
-  return bang > 0 && !authid.includes('!') && owner.slice(0, bang) === authid;
-}
-
-/** ACL path of a store and namespace: `/datastore/<store>[/<ns…>]`. */
-export function datastoreAclPath(store: string, ns: string | undefined): string {
-  return ns && ns.length > 0 ? `/datastore/${store}/${ns}` : `/datastore/${store}`;
 }

@@ -5,9 +5,16 @@
  */
 import type { Logger } from 'pino';
 import { bulwarkError } from '../errors.ts';
+import type { SessionLimits } from '../machines/backup-session.types.ts';
 import { apiNotFound } from './http-api.ts';
 import { versionRoutes } from './routes/version.ts';
 import { loadUws, type us_listen_socket } from './uws.ts';
+import { backupRoute } from './ws-backup.ts';
+import { readerRoute } from './ws-reader.ts';
+import type { ActorSystemLike } from './ws-upgrade.ts';
+import type { AuthService } from '../auth/auth-service.ts';
+import { accessRoutes } from './routes/access.ts';
+import { datastoreAdminRoutes } from './routes/datastore-admin.ts';
 
 export interface HttpServerOptions {
   readonly host: string;
@@ -15,6 +22,11 @@ export interface HttpServerOptions {
   readonly keyFile: string;
   readonly certFile: string;
   readonly log: Logger;
+  /** The running actor system (`root.system`). */
+  readonly system: ActorSystemLike;
+  readonly auth: AuthService;
+  /** Overrides of the session limits (credit, concurrency, idle timeout), mainly for tests. */
+  readonly sessionLimits?: Partial<SessionLimits>;
 }
 
 export interface HttpServer {
@@ -27,7 +39,13 @@ export interface HttpServer {
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const { uws, implementation } = loadUws();
   const app = uws.SSLApp({ key_file_name: options.keyFile, cert_file_name: options.certFile });
-  versionRoutes(app, options.log);
+  const { system, auth, log } = options;
+  versionRoutes(app, log);
+  accessRoutes(app, log, auth);
+  datastoreAdminRoutes(app, { log, auth, system });
+  const ws = { system, auth, log, limits: options.sessionLimits };
+  backupRoute(app, ws);
+  readerRoute(app, ws);
   apiNotFound(app);
 
   const socket = await new Promise<us_listen_socket | false>((resolve) => {

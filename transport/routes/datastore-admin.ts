@@ -13,7 +13,8 @@ import { listGroups, listSnapshots } from '../../datastore/snapshots.ts';
 import { bulwarkError } from '../../errors.ts';
 import { apiRoute, type ApiRequest } from '../http-api.ts';
 import type { TemplatedApp } from '../uws.ts';
-import { authenticated, currentConfig, datastoreAclPath, datastoreConfig, ownsGroup, type ApiContext } from '../api-context.ts';
+import { authenticated, currentConfig, datastoreConfig, ownsGroup, type ApiContext } from '../api-context.ts';
+import { aclPath } from '../ws-upgrade.ts';
 
 interface Access {
   readonly authid: string;
@@ -21,9 +22,9 @@ interface Access {
   readonly all: boolean;
 }
 
-function access(ctx: ApiContext, req: ApiRequest, store: string, ns: string | undefined): Access {
+function access(ctx: ApiContext, req: ApiRequest, store: string, ns: string): Access {
   const { authid } = authenticated(ctx, req);
-  const path = datastoreAclPath(store, ns);
+  const path = aclPath(store, ns);
   const privs = ctx.auth.privileges(authid, path);
   if (privs.has('Datastore.Audit')) return { authid, all: true };
   ctx.auth.check(authid, path, ['Datastore.Backup', 'Datastore.Read'], { partial: true });
@@ -44,7 +45,7 @@ export function datastoreAdminRoutes(app: TemplatedApp, ctx: ApiContext): void {
 
   apiRoute(app, ctx.log, 'get', '/admin/datastore/:store/status', async (req) => {
     const cfg = datastoreConfig(ctx, req.params.store!);
-    access(ctx, req, cfg.name, undefined);
+    access(ctx, req, cfg.name, '');
     const fs = await statfs(cfg.path);
     return { total: fs.blocks * fs.bsize, used: (fs.blocks - fs.bfree) * fs.bsize, avail: fs.bavail * fs.bsize };
   });

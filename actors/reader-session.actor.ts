@@ -1,0 +1,58 @@
+/**
+ * The reader session machine bound to the datastore: the snapshot is opened
+ * (and locked shared) with a BackupReader (datastore/backup-reader.ts), each
+ * read becomes a call on it, and closing releases the lock.
+ */
+import { ownsGroup } from '../auth/acl.ts';
+import { fromPromise } from 'xstate';
+import { BackupGroup, BackupNamespace } from '../datastore/backup-ref.ts';
+import { BackupReader } from '../datastore/backup-reader.ts';
+import { readOwner } from '../datastore/group-meta.ts';
+import { bulwarkError } from '../errors.ts';
+import { readerSessionMachine } from '../machines/reader-session.machine.ts';
+import type { ReadInput, ReaderOp, ReaderRequest, ReaderTarget } from '../machines/reader-session.types.ts';
+import type { SessionResources } from './session-resources.ts';
+
+type Ok = Readonly<Record<string, unknown>>;
+type In<O extends ReaderOp> = ReadInput<Extract<ReaderRequest, { op: O }>>;
+
+const read = <O extends ReaderOp>(fn: (reader: BackupReader, request: In<O>['request']) => Promise<Ok> | Ok) =>
+  fromPromise<Ok, In<O>>(async ({ input }) => fn(input.reader as BackupReader, input.request));
+
+async function checkOwner(t: ReaderTarget, authid: string): Promise<void> {
+  const group = new BackupGroup(BackupNamespace.parse(t.ns), t.type, t.id);
+  const owner = await readOwner(t.storePath, group);
+  if (!ownsGroup(owner, authid)) throw bulwarkError('BULWARK_OWNER_MISMATCH', group.describe(), owner ?? 'nobody', authid);
+}
+
+export function readerSessionLogic(res: SessionResources) {
+  return readerSessionMachine.provide({
+    actors: {
+      openReader: fromPromise<unknown, { sessionId: string; target: ReaderTarget }>(async ({ input: { sessionId, target: t } }) => {
+        const log = res.log.child({ actor: 'reader-session', session: sessionId, store: t.store });
+        try {
+          if (t.requireOwner !== undefined) await checkOwner(t, t.requireOwner);
+          const reader = await BackupReader.open({ storePath: t.storePath, chunkStore: res.chunkStore(t.storePath), ns: t.ns, type: t.type, id: t.id, backupTime: t.backupTime });
+          res.track(sessionId, { log, release: () => reader.close() });
+          log.info({ snapshot: reader.dir.describe() }, 'reader opened');
+          return reader;
+        } catch (err) {
+          log.info({ err, ns: t.ns, group: `${t.type}/${t.id}`, time: t.backupTime }, 'reader refused');
+          throw err;
+        }
+      }),
+      closeReader: fromPromise<void, { sessionId: string; reader: unknown }>(async ({ input }) => {
+        (input.reader as BackupReader | undefined)?.close();
+        res.untrack(input.sessionId)?.log.info('reader closed');
+      }),
+      readManifest: read<'manifest'>((r) => ({ data: r.manifestBlob() })),
+      readIndex: read<'index'>(async (r, q) => ({ data: await r.index(q.name) })),
+      readBlob: read<'blob'>(async (r, q) => ({ data: await r.blob(q.name) })),
+      readChunk: read<'chunk'>(async (r, q) => ({ data: await r.chunk(q.digest) })),
+    },
+    actions: {
+      send: ({ context }, params) => context.port.send(params.frame),
+      closeSocket: ({ context }) => context.port.close(),
+    },
+  });
+}

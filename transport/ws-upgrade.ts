@@ -1,0 +1,207 @@
+/**
+ * What the backup and reader WebSocket routes share: capturing the upgrade
+ * request, the checks before a session exists (credentials, privilege,
+ * datastore state), opening the session actor through the sessions
+ * supervisor, and the uWS behaviour that upgrades only once the session is
+ * `ready` and then forwards frames as events.
+ *
+ * Order of the checks, as in PBS: authenticate (401), parse the query (400),
+ * check the privilege on the ACL path before looking at whether anything
+ * exists (403, leaks nothing), then the datastore (404, 503), then the
+ * session's own start (409 for a locked group, 400 for a bad backup time…).
+ * Every refusal is an HTTP reply in the /api2/json error shape.
+ */
+import type { Logger } from 'pino';
+import { waitFor, type AnyActorRef } from 'xstate';
+import type { us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
+import type { AuthContext, RequestHeaders } from '../auth/authenticate.ts';
+import type { Privilege, PrivilegeSet } from '../auth/privileges.ts';
+import { validateStoreName } from '../config/datastore-config.ts';
+import { bulwarkError } from '../errors.ts';
+import { datastoreSystemId } from '../machines/datastores.machine.ts';
+import type { SessionsContext, SessionsEvent } from '../machines/sessions.machine.ts';
+import { httpErrorBody, toWireError } from './error-map.ts';
+import { decodeFrame } from './frame-codec.ts';
+import { sendJson } from './http-api.ts';
+import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from './uws.ts';
+import { WsPort } from './ws-port.ts';
+
+/** The narrow part of auth/auth-service.ts the WebSocket routes use. */
+export interface WsAuth {
+  authenticate(headers: RequestHeaders, remoteAddr: string): AuthContext;
+  check(authid: string, path: string, need: Privilege | readonly Privilege[], options?: { partial?: boolean }): void;
+  privileges(authid: string, path: string): PrivilegeSet;
+}
+
+/** The actor system (root actor's `system`); only `get` is used. */
+export interface ActorSystemLike {
+  get(systemId: string): AnyActorRef | undefined;
+}
+
+export interface CapturedUpgrade {
+  readonly url: string;
+  readonly query: URLSearchParams;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly remoteAddress: string;
+}
+
+export interface SnapshotQuery {
+  readonly store: string;
+  readonly ns: string;
+  readonly type: string;
+  readonly id: string;
+  readonly backupTime: number;
+}
+
+/** What makes a route a backup or a reader route. */
+export interface SessionBehaviour<R> {
+  /** Runs the checks and opens the session actor; throws to refuse the upgrade. */
+  open(upgrade: CapturedUpgrade, port: WsPort): AnyActorRef;
+  /** Frame value → typed request (throws BULWARK_PROTOCOL). */
+  parse(value: unknown): R;
+}
+
+interface UserData {
+  readonly ref: AnyActorRef;
+  readonly port: WsPort;
+}
+
+/** Largest frame uWS accepts: a 16 MiB chunk plus its blob header and the msgpack fields, with room to spare. */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024 + 64 * 1024;
+/** Past this many buffered bytes uWS closes the socket rather than drop a frame. */
+const MAX_BACKPRESSURE = 256 * 1024 * 1024;
+// PBS's safe-id charset; the store and readers validate again, this guards the ACL path.
+const NS_COMPONENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+const param = (q: URLSearchParams, name: string): string => {
+  const v = q.get(name);
+  if (v === null || v === '') throw bulwarkError('BULWARK_INVALID_ARGUMENT', name, 'missing');
+  return v;
+};
+
+export function snapshotQuery(q: URLSearchParams): SnapshotQuery {
+  const store = validateStoreName(param(q, 'store'));
+  const ns = q.get('ns') ?? '';
+  if (ns !== '' && !ns.split('/').every((c) => NS_COMPONENT.test(c))) throw bulwarkError('BULWARK_INVALID_NAME', 'namespace', JSON.stringify(ns), 'use a/b/c of A-Z a-z 0-9 _ . -');
+  const time = param(q, 'backup-time');
+  if (!/^\d{1,15}$/.test(time)) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'backup-time', `${JSON.stringify(time)} is not epoch seconds`);
+  return { store, ns, type: param(q, 'backup-type'), id: param(q, 'backup-id'), backupTime: Number(time) };
+}
+
+export const aclPath = (store: string, ns: string): string => (ns === '' ? `/datastore/${store}` : `/datastore/${store}/${ns}`);
+
+const MODE_TEXT: Readonly<Record<string, string>> = {
+  readOnly: 'in read-only maintenance mode',
+  offline: 'in offline maintenance mode',
+  opening: 'still opening',
+};
+
+/** The store's path if its actor carries `need` ('writable' for backups, 'readable' for readers). */
+export function resolveStore(system: ActorSystemLike, store: string, need: 'writable' | 'readable'): string {
+  const ref = system.get(datastoreSystemId(store));
+  if (!ref) throw bulwarkError('BULWARK_NOT_FOUND', `datastore ${store}`);
+  const snap = ref.getSnapshot() as { value: string; context: { path: string; error?: { message: string } }; hasTag(t: string): boolean };
+  if (!snap.hasTag(need)) {
+    const state = MODE_TEXT[snap.value] ?? `unavailable (${snap.context.error?.message ?? snap.value})`;
+    throw bulwarkError('BULWARK_DATASTORE_UNAVAILABLE', store, `${state}: ${need === 'writable' ? 'backups are' : 'reading is'} not possible`);
+  }
+  return snap.context.path;
+}
+
+/** Asks the sessions supervisor for a new session and returns it (see machines/sessions.machine.ts). */
+export function openSession(system: ActorSystemLike, event: SessionsEvent): AnyActorRef {
+  const sessions = system.get('sessions');
+  if (!sessions) throw bulwarkError('BULWARK_INTERNAL', 'the sessions supervisor is not running');
+  sessions.send(event);
+  const id = (sessions.getSnapshot() as { context: SessionsContext }).context.lastId;
+  const ref = id === undefined ? undefined : system.get(id);
+  if (!ref) throw bulwarkError('BULWARK_INTERNAL', 'the session did not start');
+  return ref;
+}
+
+function capture(res: HttpResponse, req: HttpRequest): CapturedUpgrade {
+  const headers: Record<string, string> = {};
+  req.forEach((k, v) => { headers[k] = v; });
+  return {
+    url: req.getUrl(),
+    query: new URLSearchParams(req.getQuery() ?? ''),
+    headers,
+    remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+  };
+}
+
+/** Registers the WebSocket route `pattern` for one kind of session. */
+export function sessionRoute<R>(app: TemplatedApp, pattern: string, log: Logger, behaviour: SessionBehaviour<R>): void {
+  app.ws<UserData>(pattern, {
+    compression: 0, // uWS.DISABLED: chunks are compressed already
+    maxPayloadLength: MAX_FRAME_BYTES,
+    idleTimeout: 0, // the session machines keep their own idle timers
+    maxBackpressure: MAX_BACKPRESSURE,
+    closeOnBackpressureLimit: 1, // a boolean to uWS (typed as number): close rather than drop a reply
+    upgrade: (res, req, context: us_socket_context_t) => {
+      const up = capture(res, req);
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const state: { aborted: boolean; ref?: AnyActorRef } = { aborted: false };
+      res.onAborted(() => {
+        state.aborted = true;
+        state.ref?.send({ type: 'DISCONNECTED' });
+      });
+      void (async () => {
+        try {
+          const port = new WsPort(log);
+          const ref = behaviour.open(up, port);
+          state.ref = ref;
+          // A session that crashes (a bug, not a refusal) takes only its own socket down.
+          ref.subscribe({
+            error: () => {
+              port.send({ op: 'abort', error: { code: 'BULWARK_SESSION_ABORTED', args: ['internal error (see the server log)'] } });
+              port.close();
+            },
+            complete: () => port.close(),
+          });
+          const snap = await waitFor(ref, (s) => s.status !== 'active' || (s.value !== 'starting' && s.value !== 'opening'));
+          if (state.aborted) return; // onAborted told the session already
+          if (snap.value === 'ready') {
+            res.cork(() => res.upgrade<UserData>({ ref, port }, key, protocol, extensions, context));
+          } else if (snap.value === 'failed') {
+            throw (snap.context as { fault: { thrown: unknown } }).fault.thrown;
+          }
+        } catch (err) {
+          const wire = toWireError(err);
+          if (wire.status >= 500) log.error({ err, path: up.url }, 'WebSocket upgrade failed');
+          if (!state.aborted) sendJson(res, wire.status, httpErrorBody(wire));
+        }
+      })();
+    },
+    open: (ws: WebSocket<UserData>) => {
+      const { ref, port } = ws.getUserData();
+      port.attach(ws);
+      ref.send({ type: 'CONNECTED' });
+    },
+    message: (ws: WebSocket<UserData>, message: ArrayBuffer, isBinary: boolean) => {
+      const { ref } = ws.getUserData();
+      if (!isBinary) {
+        ref.send({ type: 'FRAME_ERROR', error: bulwarkError('BULWARK_PROTOCOL', 'text frames are not part of the protocol') });
+        return;
+      }
+      // Our own copy: uWS reuses `message` once this handler returns, and chunk data outlives it.
+      const bytes = Buffer.from(message.slice(0));
+      let request: R;
+      try {
+        request = behaviour.parse(decodeFrame(bytes));
+      } catch (err) {
+        ref.send({ type: 'FRAME_ERROR', error: err });
+        return;
+      }
+      ref.send({ type: 'REQUEST', request });
+    },
+    drain: (ws: WebSocket<UserData>) => ws.getUserData().port.drain(),
+    close: (ws: WebSocket<UserData>) => {
+      const { ref, port } = ws.getUserData();
+      port.detach();
+      ref.send({ type: 'DISCONNECTED' });
+    },
+  });
+}
