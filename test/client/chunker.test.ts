@@ -1,0 +1,181 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { BUZHASH_TABLE, Buzhash } from '../../client/chunker/buzhash.ts';
+import { DynamicChunker, chunkDiscriminator, chunkStream } from '../../client/chunker/dynamic-chunker.ts';
+import { fixedChunks } from '../../client/chunker/fixed-chunker.ts';
+import { streamBytes } from '../helpers/tree-fixtures.ts';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Deterministic split sizes (xorshift32), some tiny, some large. */
+function splits(seed: number, total: number): number[] {
+  const out: number[] = [];
+  let x = seed;
+  let left = total;
+  while (left > 0) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    const r = x >>> 0;
+    const n = Math.min(left, r % 4 === 0 ? 1 + (r % 97) : 1 + (r % (300 * KiB)));
+    out.push(n);
+    left -= n;
+  }
+  return out;
+}
+
+function cutsOf(data: Buffer, avgSize: number, pieces?: number[]): number[] {
+  const c = new DynamicChunker({ avgSize });
+  const cuts: number[] = [];
+  let off = 0;
+  for (const n of pieces ?? [data.length]) {
+    cuts.push(...c.push(data.subarray(off, off + n)));
+    off += n;
+  }
+  return [...cuts, ...c.finish()];
+}
+
+/** PBS's algorithm, byte by byte with the reference hash: fill 64 bytes from the chunk start, then roll and test. */
+function referenceCuts(data: Buffer, avg: number): number[] {
+  const min = avg / 4;
+  const max = avg * 4;
+  const d = chunkDiscriminator(avg);
+  const hash = new Buzhash();
+  const cuts: number[] = [];
+  let size = 0;
+  for (let i = 0; i < data.length; i++) {
+    const wasFull = hash.full;
+    const h = hash.push(data[i]!);
+    size++;
+    if (wasFull && (size >= max || (size >= min && h % d === d - 1))) {
+      cuts.push(i + 1);
+      size = 0;
+      hash.reset();
+    }
+  }
+  if (size > 0) cuts.push(data.length);
+  return cuts;
+}
+
+async function* pieces(data: Buffer, sizes: number[]): AsyncGenerator<Buffer> {
+  let off = 0;
+  for (const n of sizes) {
+    yield data.subarray(off, off + n);
+    off += n;
+  }
+}
+
+describe('buzhash', () => {
+  test('the table is pinned: changing it would change every chunk boundary', () => {
+    const digest = createHash('sha256').update(Buffer.from(BUZHASH_TABLE.buffer)).digest('hex');
+    assert.equal(BUZHASH_TABLE.length, 256);
+    assert.equal(new Set(BUZHASH_TABLE).size, 256);
+    assert.equal(digest, PINNED_TABLE_SHA256);
+    assert.deepEqual([...BUZHASH_TABLE.subarray(0, 4)], [3796849640, 1524450253, 3590364451, 174820946]);
+  });
+
+  test('the rolling hash depends on the last 64 bytes only', () => {
+    const data = streamBytes(10, 1000);
+    const rolled = new Buzhash();
+    for (let i = 0; i < data.length; i++) {
+      const h = rolled.push(data[i]!);
+      if (i >= 63) assert.equal(h, Buzhash.of(data.subarray(i - 63, i + 1)), `position ${i}`);
+    }
+  });
+});
+
+describe('dynamic chunker', () => {
+  test('cuts exactly where the byte-by-byte reference algorithm cuts', () => {
+    const random = streamBytes(11, 768 * KiB);
+    const lowEntropy = Buffer.alloc(256 * KiB, 'abcabcab');
+    const data = Buffer.concat([random, lowEntropy, random.subarray(0, 100 * KiB)]);
+    for (const avg of [1024, 4096]) assert.deepEqual(cutsOf(data, avg), referenceCuts(data, avg), `avg ${avg}`);
+  });
+
+  test('same cuts however the input is split into buffers', () => {
+    const data = streamBytes(12, 6 * MiB);
+    const whole = cutsOf(data, 64 * KiB);
+    assert.ok(whole.length > 40, `only ${whole.length} chunks`);
+    for (const seed of [1, 2, 3, 0x9e3779b9]) {
+      assert.deepEqual(cutsOf(data, 64 * KiB, splits(seed, data.length)), whole, `split seed ${seed}`);
+    }
+  });
+
+  test('respects min and max; zeros give max-size chunks', () => {
+    const avg = 64 * KiB;
+    const data = Buffer.concat([streamBytes(13, 4 * MiB), Buffer.alloc(2 * MiB)]);
+    const cuts = cutsOf(data, avg);
+    let prev = 0;
+    for (const [i, cut] of cuts.entries()) {
+      const len = cut - prev;
+      if (i < cuts.length - 1) assert.ok(len >= avg / 4 && len <= avg * 4, `chunk ${i} is ${len} bytes`);
+      prev = cut;
+    }
+    assert.equal(prev, data.length);
+    const zeros = cutsOf(Buffer.alloc(MiB + 5), 4 * KiB);
+    assert.ok(zeros.slice(0, -1).every((c, i) => c === (i + 1) * 16 * KiB));
+  });
+
+  test('the mean chunk size is within 30% of the target (64 MiB at avg 1 MiB)', () => {
+    const data = streamBytes(14, 64 * MiB);
+    const cuts = cutsOf(data, MiB);
+    const mean = cuts[cuts.length - 2]! / (cuts.length - 1); // full chunks only
+    assert.ok(Math.abs(mean - MiB) / MiB < 0.3, `mean ${mean} over ${cuts.length - 1} chunks`);
+  });
+
+  test('inserting bytes near the start changes only the first chunks', () => {
+    const data = streamBytes(15, 8 * MiB);
+    const shifted = Buffer.concat([data.subarray(0, 1000), Buffer.from('x'.repeat(100)), data.subarray(1000)]);
+    const digests = (buf: Buffer, cuts: number[]) => cuts.map((c, i) => createHash('sha256').update(buf.subarray(i ? cuts[i - 1] : 0, c)).digest('hex'));
+    const before = new Set(digests(data, cutsOf(data, 64 * KiB)));
+    const after = digests(shifted, cutsOf(shifted, 64 * KiB));
+    const fresh = after.filter((d) => !before.has(d));
+    assert.ok(after.length > 60);
+    assert.ok(fresh.length <= 2, `${fresh.length} of ${after.length} chunks changed`);
+    assert.ok(!before.has(after[0]!), 'the first chunk must differ');
+  });
+
+  test('chunkStream yields the input back in chunks, as views where it can', async () => {
+    const data = streamBytes(16, 3 * MiB);
+    const out: Buffer[] = [];
+    for await (const c of chunkStream(pieces(data, splits(7, data.length)), { avgSize: 64 * KiB })) out.push(c);
+    assert.deepEqual(Buffer.concat(out), data);
+    assert.deepEqual(out.map((c) => c.length), cutsOf(data, 64 * KiB).map((c, i, a) => c - (i ? a[i - 1]! : 0)));
+    const views: Buffer[] = [];
+    for await (const c of chunkStream(pieces(data, [data.length]), { avgSize: 64 * KiB })) views.push(c);
+    assert.ok(views.every((c) => c.buffer === data.buffer), 'one input buffer: every chunk is a view of it');
+  });
+
+  test('refuses an average that is not a power of two or too large', () => {
+    for (const avgSize of [1000, 3 * MiB, 8 * MiB, 512, 0]) {
+      assert.throws(() => new DynamicChunker({ avgSize }), { code: 'BULWARK_INVALID_ARGUMENT' }, String(avgSize));
+    }
+    assert.equal(new DynamicChunker().maxSize, 16 * MiB);
+  });
+});
+
+describe('fixed chunker', () => {
+  test('splits into equal chunks, the last one shorter', async () => {
+    const data = streamBytes(17, 3 * 64 * KiB + 123);
+    const out: Buffer[] = [];
+    for await (const c of fixedChunks(pieces(data, splits(9, data.length)), 64 * KiB)) out.push(c);
+    assert.deepEqual(out.map((c) => c.length), [64 * KiB, 64 * KiB, 64 * KiB, 123]);
+    assert.deepEqual(Buffer.concat(out), data);
+  });
+
+  test('defaults to 4 MiB and yields nothing for an empty stream', async () => {
+    const data = streamBytes(18, 4 * MiB + 1);
+    const sizes: number[] = [];
+    for await (const c of fixedChunks(pieces(data, [MiB, 3 * MiB + 1]))) sizes.push(c.length);
+    assert.deepEqual(sizes, [4 * MiB, 1]);
+    for await (const _ of fixedChunks(pieces(data, []))) assert.fail('no chunk expected');
+    await assert.rejects(async () => {
+      for await (const _ of fixedChunks(pieces(data, [1]), 3000)) break;
+    }, { code: 'BULWARK_INVALID_ARGUMENT' });
+  });
+});
+
+/** sha256 of the table as 1024 little-endian bytes. */
+const PINNED_TABLE_SHA256 = 'd01bbeb690c3e48d68bdbe348a3f616a4fc7d7ab00542d329aceaf148c679dba';
