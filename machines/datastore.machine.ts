@@ -3,11 +3,13 @@
  * offline (PBS's maintenance modes). Tags tell other actors what is allowed:
  * `readable` (restores, verify), `writable` (backups, prune, GC).
  * A store that fails to open becomes `unavailable` and retries with back-off;
- * it never brings down its siblings.
+ * it never brings down its siblings. Alongside, once per start, `recoverStore`
+ * removes what a crashed process left behind (unfinished snapshots nobody
+ * holds, partial chunk files); its outcome lands in `context.recovery`.
  */
 import { assign, fromPromise, setup } from 'xstate';
 import { notProvided } from './not-provided.ts';
-import type { DatastoreContext, DatastoreEvent, DatastoreInput, DatastoreMode } from './datastore.types.ts';
+import type { DatastoreContext, DatastoreEvent, DatastoreInput, DatastoreMode, RecoveryOutcome } from './datastore.types.ts';
 
 export const datastoreMachine = setup({
   types: {
@@ -17,6 +19,7 @@ export const datastoreMachine = setup({
   },
   actors: {
     openStore: fromPromise<void, { name: string; path: string }>(async () => notProvided('openStore')),
+    recoverStore: fromPromise<RecoveryOutcome, { name: string; path: string }>(async () => notProvided('recoverStore')),
   },
   delays: {
     // 1 s, 2 s, 4 s … capped at 60 s.
@@ -29,6 +32,12 @@ export const datastoreMachine = setup({
   id: 'datastore',
   context: ({ input }) => ({ ...input, openAttempts: 0 }),
   initial: 'opening',
+  invoke: {
+    src: 'recoverStore',
+    input: ({ context }) => ({ name: context.name, path: context.path }),
+    onDone: { actions: assign({ recovery: ({ event }) => event.output }) },
+    onError: { actions: assign({ recovery: ({ event }) => ({ state: 'failed' as const, message: String((event.error as Error)?.message ?? event.error) }) }) },
+  },
   on: {
     SET_MAINTENANCE: { actions: assign({ mode: ({ event }) => event.mode }), target: '.routing' },
   },

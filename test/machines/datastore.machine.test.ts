@@ -2,11 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, fromPromise, SimulatedClock, waitFor } from 'xstate';
 import { datastoreMachine } from '../../machines/datastore.machine.ts';
-import type { DatastoreMode } from '../../machines/datastore.types.ts';
+import type { DatastoreMode, RecoveryOutcome } from '../../machines/datastore.types.ts';
 
-function start(mode: DatastoreMode, open: () => Promise<void>) {
+const noRecovery = async (): Promise<RecoveryOutcome> => ({ state: 'done', removedSnapshots: 0, removedTempFiles: 0 });
+
+function start(mode: DatastoreMode, open: () => Promise<void>, recover: () => Promise<RecoveryOutcome> = noRecovery) {
   const clock = new SimulatedClock();
-  const machine = datastoreMachine.provide({ actors: { openStore: fromPromise(open) } });
+  const machine = datastoreMachine.provide({ actors: { openStore: fromPromise(open), recoverStore: fromPromise(recover) } });
   const actor = createActor(machine, { clock, input: { name: 's1', path: '/x', mode } });
   actor.start();
   return { actor, clock };
@@ -67,4 +69,22 @@ test('an error without a code is reported as BULWARK_IO', async () => {
   const snap = await waitFor(actor, (s) => s.matches('unavailable'));
   assert.deepEqual(snap.context.error, { code: 'BULWARK_IO', message: 'boom' });
   actor.stop();
+});
+
+test('crash recovery runs once at start; its outcome or failure is kept in context without affecting the mode', async () => {
+  let runs = 0;
+  const ok = start('online', async () => undefined, async () => {
+    runs++;
+    return { state: 'done', removedSnapshots: 2, removedTempFiles: 3 };
+  });
+  const snap = await waitFor(ok.actor, (s) => s.context.recovery !== undefined && s.matches('online'));
+  assert.deepEqual(snap.context.recovery, { state: 'done', removedSnapshots: 2, removedTempFiles: 3 });
+  ok.actor.send({ type: 'SET_MAINTENANCE', mode: 'read-only' });
+  assert.equal(runs, 1);
+  ok.actor.stop();
+
+  const failing = start('online', async () => undefined, async () => { throw new Error('disk on fire'); });
+  const after = await waitFor(failing.actor, (s) => s.context.recovery !== undefined && s.matches('online'));
+  assert.deepEqual(after.context.recovery, { state: 'failed', message: 'disk on fire' });
+  failing.actor.stop();
 });
