@@ -1,14 +1,10 @@
 /**
  * File-system metadata helpers for the archive encoder and extractor: lstat
  * (bigint, for ns times and 64-bit inodes), xattrs through an open fd
- * (fs-native-extensions; Node has no xattr API), and the few things Node
- * cannot do in-process, done with coreutils:
- *
- *  - fifos and device nodes (Node has no mknod): `mkfifo` / `mknod`;
- *  - nanosecond times: fs.utimes takes a double and libuv truncates it to
- *    microseconds (and a double near 1.7e9 s cannot even hold every µs), so
- *    times with a sub-second part are set with `touch -h -d @sec.nsec`, many
- *    per child process.
+ * (fs-native-extensions; Node has no xattr API), nanosecond times through
+ * Bulwark's own addon (native/: fs.utimes takes a double and libuv truncates
+ * it to microseconds), and fifos and device nodes with coreutils `mkfifo` /
+ * `mknod` in a child process (Node has no mknod).
  *
  * Child processes get their target directory as an inherited fd and reach it
  * through /proc/self/fd/3, so paths never have to be valid UTF-8 argv
@@ -16,11 +12,12 @@
  * name around the call.
  */
 import { spawn } from 'node:child_process';
-import { constants as C } from 'node:fs';
+import { constants as C, lutimesSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { bulwarkError } from '../../errors.ts';
+import { nativeLoadError, utimensNs } from '../../native/index.ts';
 import type { EntryKind, Xattr } from './format.ts';
 
 /** The xattr part of fs-native-extensions (it ships no types). The sync calls are single syscalls. */
@@ -121,53 +118,35 @@ export async function makeNode(dir: Buffer, name: Buffer, kind: 'fifo' | 'char' 
   if (!clean) await fs.rename(Buffer.concat([dir, Buffer.from(`/${argName}`)]), Buffer.concat([dir, Buffer.from('/'), name]));
 }
 
-/** `touch -d` argument for an exact time. */
-export function touchDate(ns: bigint): string {
-  const neg = ns < 0n;
-  const abs = neg ? -ns : ns;
-  return `@${neg ? '-' : ''}${abs / 1_000_000_000n}.${String(abs % 1_000_000_000n).padStart(9, '0')}`;
-}
-
-const TOUCH_SCRIPT = 'while [ "$#" -gt 1 ]; do touch -h -d "$1" -- "/proc/self/fd/3/$2" || s=1; shift 2; done; exit ${s:-0}';
-/** Bytes of arguments per child process: far below Linux's limits. */
-const TOUCH_BATCH_BYTES = 64 * 1024;
+/** One warning per process when the addon is missing and times fall back to microseconds. */
+let warnedImprecise = false;
 
 /**
  * Sets atime and mtime of entries of one directory to exact nanoseconds
- * (symlinks themselves, not their targets). Renames names that are not
- * valid UTF-8 for the duration, which changes the directory's own mtime:
- * callers set that afterwards.
+ * (symlinks themselves, not their targets) with utimensat(2), one syscall
+ * per entry. Names are passed as bytes, so they need not be UTF-8. Tries
+ * every entry and then throws the first failure.
+ *
+ * Without the addon (not built on this machine) it falls back to
+ * fs.lutimes, exact to about a microsecond, and emits one process warning.
  */
 export async function setTimesPrecise(dir: Buffer, items: readonly { name: Buffer; mtimeNs: bigint }[]): Promise<void> {
   if (items.length === 0) return;
-  const renamed: [Buffer, Buffer][] = [];
-  const args: string[] = [];
+  const missing = nativeLoadError();
+  if (missing && !warnedImprecise) {
+    warnedImprecise = true;
+    process.emitWarning(`${missing.message}; restored times are exact to microseconds only`, { code: missing.code });
+  }
+  const prefix = Buffer.concat([dir, Buffer.from('/')]);
+  let first: unknown;
   for (const { name, mtimeNs } of items) {
-    let argName = name.toString('utf8');
-    if (!isUtf8Clean(name)) {
-      argName = tmpName();
-      const from = Buffer.concat([dir, Buffer.from('/'), name]);
-      const to = Buffer.concat([dir, Buffer.from(`/${argName}`)]);
-      await fs.rename(from, to);
-      renamed.push([to, from]);
+    const target = Buffer.concat([prefix, name]);
+    try {
+      if (missing) lutimesSync(target, Number(mtimeNs) / 1e9, Number(mtimeNs) / 1e9);
+      else utimensNs(target, mtimeNs, mtimeNs, { noFollow: true });
+    } catch (err) {
+      first ??= err;
     }
-    args.push(touchDate(mtimeNs), argName);
   }
-  try {
-    await withDir(dir, async (fd) => {
-      let start = 0;
-      while (start < args.length) {
-        let end = start;
-        let bytes = 0;
-        while (end < args.length && (end === start || bytes < TOUCH_BATCH_BYTES)) {
-          bytes += args[end]!.length + args[end + 1]!.length + 2;
-          end += 2;
-        }
-        await run('sh', ['-c', TOUCH_SCRIPT, 'sh', ...args.slice(start, end)], fd);
-        start = end;
-      }
-    });
-  } finally {
-    for (const [from, to] of renamed) await fs.rename(from, to);
-  }
+  if (first !== undefined) throw first;
 }

@@ -3,23 +3,27 @@
  *
  * A chunk of length L ends where either L == max, or L >= min and the buzhash
  * of its last 64 bytes satisfies h % d == d - 1. The average size avg is a
- * power of two, min = avg / 4, max = avg * 4, and d is PBS's discriminator
- * (avg / (-1.42888852e-7 * avg + 1.33237515), truncated to u32), casync's fit
- * for the real mean to land near avg given those min/max bounds. It does for
- * small averages (64 KiB → 64 KiB, 1 MiB → 1.09 MiB) but not at the 4 MiB
- * default, where the mean is about 6.1 MiB (docs/archive-format.md). PBS
- * computes d but cuts with a mask test; Bulwark uses the modulo test as
- * casync does.
+ * power of two, min = avg / 4, max = avg * 4, and the discriminator is
+ * d = 0.75 * avg (an integer: avg >= 1024 is a power of two).
+ *
+ * Why 0.75: past min, each position ends the chunk with probability 1/d
+ * (the hash of fresh 64-byte windows is close to uniform), so L - min is
+ * geometric with mean d and E[L] = min + d = avg/4 + 3avg/4 = avg. The max
+ * cap cuts the tail: P(L reaches max) = (1 - 1/d)^(max - min) ~ e^-5 = 0.7%
+ * of chunks, and the mean drops by d * e^-5, 0.5% (E[L] = 0.995 avg).
+ * PBS instead uses casync's fit d = avg / (-1.42888852e-7 * avg +
+ * 1.33237515), tuned near 64 KiB; at the 4 MiB default it gives d = 5.46 MiB
+ * and a mean of about 6.1 MiB. PBS computes d but cuts with a mask test;
+ * Bulwark uses the modulo test as casync does. Changing d moves every chunk
+ * boundary (old chunks stop deduplicating against new ones).
  *
  * Speed. The hash at a position depends on the last 64 bytes only
  * (buzhash.ts), so nothing is hashed before min - 64 bytes into a chunk, and
- * the modulo (an integer division, slow) runs only on candidates passed by
- * a multiply-only divisibility filter (Hacker's Delight 10-16): for odd d0,
- * n (u32) is divisible by d0 iff n * inverse(d0) mod 2^32 <= floor((2^32 - 1)
- * / d0). With d = d0 * 2^k and n = h - (d - 1) mod 2^32, every real cut
- * passes the filter; the few false candidates (n not divisible by 2^k, or
- * h < d - 1 wrapping around) are rejected by the real modulo, so the
- * result is exactly h % d == d - 1.
+ * the modulo (an integer division, slow) runs only on candidates passed by a
+ * mask filter: d = 3 * 2^k, so h % d == d - 1 implies that the low k bits of
+ * h equal those of d - 1. One AND and one compare per byte pass 2^-k = 3/d
+ * of positions (one per 256 KiB of data at avg 1 MiB); the real modulo then
+ * decides, so the result is exactly h % d == d - 1.
  *
  * Determinism: cuts are absolute stream offsets and never depend on how the
  * input is split into buffers.
@@ -40,16 +44,9 @@ export interface DynamicChunkerOptions {
   avgSize?: number;
 }
 
-/** PBS's discriminator for an average chunk size (Rust `as u32` truncation). */
+/** The discriminator d for an average chunk size: mean chunk = min + d = avg (see the header). */
 export function chunkDiscriminator(avg: number): number {
-  return Math.trunc(avg / (-1.42888852e-7 * avg + 1.33237515)) >>> 0;
-}
-
-/** Inverse of an odd number modulo 2^32 (Newton: each step doubles the correct bits). */
-function inverseOdd(d: number): number {
-  let x = d;
-  for (let i = 0; i < 5; i++) x = Math.imul(x, 2 - Math.imul(d, x));
-  return x;
+  return Math.round(0.75 * avg);
 }
 
 export class DynamicChunker {
@@ -80,14 +77,8 @@ export class DynamicChunker {
     this.maxSize = avg * 4;
     const d = chunkDiscriminator(avg);
     this.discriminator = d;
-    let k = 0;
-    while (((d >>> k) & 1) === 0) k++;
-    this.params = {
-      d,
-      dm1: d - 1,
-      inv: inverseOdd(d >>> k),
-      limitS: (Math.floor(0xffffffff / (d >>> k)) ^ 0x80000000) | 0,
-    };
+    const mask = (d & -d) - 1; // 2^k - 1 for d = 3 * 2^k
+    this.params = { d, dm1: d - 1, mask, low: (d - 1) & mask };
   }
 
   /** Absolute stream offset of the next byte to be pushed. */
@@ -164,10 +155,10 @@ export class DynamicChunker {
 interface CutParams {
   readonly d: number;
   readonly dm1: number;
-  /** Inverse of d's odd part modulo 2^32. */
-  readonly inv: number;
-  /** floor((2^32 - 1) / oddPart(d)) ^ 2^31: an unsigned compare done as a signed one. */
-  readonly limitS: number;
+  /** 2^k - 1, where 2^k is the largest power of two dividing d. */
+  readonly mask: number;
+  /** (d - 1) & mask: the low k bits every cut's hash has. */
+  readonly low: number;
 }
 
 /**
@@ -180,13 +171,13 @@ function scanRolling(buf: Uint8Array, tail: Uint8Array, i: number, end: number, 
   const T = TABLE;
   const d = p.d;
   const dm1 = p.dm1;
-  const inv = p.inv;
-  const limitS = p.limitS;
+  const mask = p.mask;
+  const low = p.low;
   let h = state[0]!;
   // Bytes leaving the window still come from the previous buffer.
   for (; i < end && i < BUZHASH_WINDOW; i++) {
     h = ((h << 1) | (h >>> 31)) ^ T[tail[i]!]! ^ T[buf[i]!]!;
-    if ((Math.imul((h - dm1) | 0, inv) ^ 0x80000000) <= limitS && (h >>> 0) % d === dm1) {
+    if ((h & mask) === low && (h >>> 0) % d === dm1) {
       state[0] = h;
       return i + 1;
     }
@@ -197,10 +188,10 @@ function scanRolling(buf: Uint8Array, tail: Uint8Array, i: number, end: number, 
     const h2 = ((h1 << 1) | (h1 >>> 31)) ^ T[buf[i - 63]!]! ^ T[buf[i + 1]!]!;
     const h3 = ((h2 << 1) | (h2 >>> 31)) ^ T[buf[i - 62]!]! ^ T[buf[i + 2]!]!;
     const h4 = ((h3 << 1) | (h3 >>> 31)) ^ T[buf[i - 61]!]! ^ T[buf[i + 3]!]!;
-    const c1 = (Math.imul((h1 - dm1) | 0, inv) ^ 0x80000000) <= limitS;
-    const c2 = (Math.imul((h2 - dm1) | 0, inv) ^ 0x80000000) <= limitS;
-    const c3 = (Math.imul((h3 - dm1) | 0, inv) ^ 0x80000000) <= limitS;
-    const c4 = (Math.imul((h4 - dm1) | 0, inv) ^ 0x80000000) <= limitS;
+    const c1 = (h1 & mask) === low;
+    const c2 = (h2 & mask) === low;
+    const c3 = (h3 & mask) === low;
+    const c4 = (h4 & mask) === low;
     if (c1 || c2 || c3 || c4) {
       const found = c1 && (h1 >>> 0) % d === dm1 ? 1 : c2 && (h2 >>> 0) % d === dm1 ? 2 : c3 && (h3 >>> 0) % d === dm1 ? 3 : c4 && (h4 >>> 0) % d === dm1 ? 4 : 0;
       if (found > 0) {
@@ -212,7 +203,7 @@ function scanRolling(buf: Uint8Array, tail: Uint8Array, i: number, end: number, 
   }
   for (; i < end; i++) {
     h = ((h << 1) | (h >>> 31)) ^ T[buf[i - BUZHASH_WINDOW]!]! ^ T[buf[i]!]!;
-    if ((Math.imul((h - dm1) | 0, inv) ^ 0x80000000) <= limitS && (h >>> 0) % d === dm1) {
+    if ((h & mask) === low && (h >>> 0) % d === dm1) {
       state[0] = h;
       return i + 1;
     }

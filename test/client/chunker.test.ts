@@ -37,7 +37,12 @@ function cutsOf(data: Buffer, avgSize: number, pieces?: number[]): number[] {
   return [...cuts, ...c.finish()];
 }
 
-/** PBS's algorithm, byte by byte with the reference hash: fill 64 bytes from the chunk start, then roll and test. */
+/**
+ * The cut rule written plainly, byte by byte with the reference hash: fill 64
+ * bytes from the chunk start, then roll and test h % d == d - 1 (PBS's
+ * chunker loop with Bulwark's discriminator and casync's modulo test). The
+ * real chunker skips, unrolls and filters; it must agree exactly.
+ */
 function referenceCuts(data: Buffer, avg: number): number[] {
   const min = avg / 4;
   const max = avg * 4;
@@ -87,11 +92,24 @@ describe('buzhash', () => {
 });
 
 describe('dynamic chunker', () => {
-  test('cuts exactly where the byte-by-byte reference algorithm cuts', () => {
+  test('cuts exactly where the plain byte-by-byte implementation of the rule cuts', () => {
     const random = streamBytes(11, 768 * KiB);
     const lowEntropy = Buffer.alloc(256 * KiB, 'abcabcab');
     const data = Buffer.concat([random, lowEntropy, random.subarray(0, 100 * KiB)]);
     for (const avg of [1024, 4096]) assert.deepEqual(cutsOf(data, avg), referenceCuts(data, avg), `avg ${avg}`);
+  });
+
+  test('the discriminator is 3/4 of the average, so the expected mean chunk is the average', () => {
+    assert.equal(chunkDiscriminator(4 * MiB), 3 * MiB);
+    assert.equal(new DynamicChunker({ avgSize: 1024 }).discriminator, 768);
+    for (let avg = 1024; avg <= 4 * MiB; avg *= 2) {
+      const d = chunkDiscriminator(avg);
+      // The cut filter needs d = 3 * 2^k (dynamic-chunker.ts header).
+      assert.equal(d, 3 * (d & -d), `avg ${avg}`);
+      // min + E[geometric(1/d) capped at max - min]: within 1% of avg at every size, the 4 MiB default included.
+      const expected = avg / 4 + d * (1 - Math.pow(1 - 1 / d, avg * 4 - avg / 4));
+      assert.ok(Math.abs(expected - avg) / avg < 0.01, `avg ${avg}: expected mean ${expected}`);
+    }
   });
 
   test('same cuts however the input is split into buffers', () => {
@@ -118,12 +136,22 @@ describe('dynamic chunker', () => {
     assert.ok(zeros.slice(0, -1).every((c, i) => c === (i + 1) * 16 * KiB));
   });
 
-  test('the mean chunk size is within 30% of the target (64 MiB at avg 1 MiB)', () => {
-    const data = streamBytes(14, 64 * MiB);
-    const cuts = cutsOf(data, MiB);
-    const mean = cuts[cuts.length - 2]! / (cuts.length - 1); // full chunks only
-    assert.ok(Math.abs(mean - MiB) / MiB < 0.3, `mean ${mean} over ${cuts.length - 1} chunks`);
-  });
+  // Sizes chosen for a few hundred chunks: a chunk's length has a standard deviation
+  // of about 0.75 avg, so the mean of n chunks strays by 0.75 / sqrt(n) (3-5% here);
+  // +-15% is three or more of those. (With ~60 chunks, e.g. avg 1 MiB over 64 MiB,
+  // the noise alone is 10% and the check would mean little.)
+  for (const [avg, total, seed] of [[64 * KiB, 32 * MiB, 14], [256 * KiB, 64 * MiB, 19]] as const) {
+    test(`the mean chunk size over random data is within 15% of avg (avg ${avg / KiB} KiB over ${total / MiB} MiB)`, () => {
+      const c = new DynamicChunker({ avgSize: avg });
+      const cuts: number[] = [];
+      for (let off = 0, i = 0; off < total; off += 8 * MiB, i++) cuts.push(...c.push(streamBytes(seed * 1000 + i, 8 * MiB)));
+      cuts.push(...c.finish());
+      const full = cuts.length - 1; // the last chunk is cut short by the end of the data
+      const mean = cuts[full - 1]! / full;
+      assert.ok(full >= 200, `only ${full} chunks`);
+      assert.ok(Math.abs(mean - avg) / avg < 0.15, `mean ${mean} over ${full} chunks`);
+    });
+  }
 
   test('inserting bytes near the start changes only the first chunks', () => {
     const data = streamBytes(15, 8 * MiB);

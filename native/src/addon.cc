@@ -1,0 +1,21 @@
+// bulwark_native: the project's own addon. A flat set of functions, no
+// classes or wrapped objects (STYLE.md point 15); native/index.ts validates
+// arguments before calling them. Exports:
+//   utimens(path, atimeNs, mtimeNs, nofollow)   times.cc
+//   futimens(fd, atimeNs, mtimeNs)              times.cc
+// The SG_IO tape functions (open, sgio, close) join this list later.
+#include <napi.h>
+
+#include "times.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("utimens", Napi::Function::New(env, bulwark::Utimens, "utimens"));
+  exports.Set("futimens", Napi::Function::New(env, bulwark::Futimens, "futimens"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(bulwark_native, Init)
