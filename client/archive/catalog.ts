@@ -15,15 +15,28 @@
  * Entries are in archive order, so a directory precedes its entries.
  * [offset, end) is the entry's byte range in the archive stream: for a file
  * its header and all content segments, for a directory its header only.
+ *
+ * The catalog of a split archive starts with SPLIT_CATALOG_MAGIC; [offset,
+ * end) is then the range in the metadata stream, and every file entry goes on
+ * after dev with
+ *
+ *   payloadOffset varint ‖ payloadLength varint          its content's range in the payload stream
+ *   ‖ xattrs varint (0: not recorded; n + 1: n follow) ‖ n × (name bytes ‖ value bytes)
+ *
+ * The xattrs let the next backup archive an unchanged file without opening it.
  */
 import type { BigIntStats } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { bulwarkError } from '../../errors.ts';
 import type { PreviousFileLookup } from './encoder.ts';
-import { type EntryKind, KIND_BY_CODE, KIND_CODES, displayPath, joinNs, joinPath, pathKey, splitNs, toArchivePath } from './format.ts';
+import {
+  type EntryKind, KIND_BY_CODE, KIND_CODES, type Xattr, displayPath, joinNs, joinPath, pathKey, splitNs, toArchivePath,
+} from './format.ts';
 
 /** sha256("Bulwark catalog v1.0")[0..8]. NEVER CHANGE. */
 export const CATALOG_MAGIC = Buffer.from([206, 92, 14, 33, 17, 244, 116, 32]);
+/** sha256("Bulwark split catalog v1.0")[0..8]: the catalog of a split archive. NEVER CHANGE. */
+export const SPLIT_CATALOG_MAGIC = Buffer.from([248, 61, 90, 136, 38, 74, 144, 142]);
 
 export interface CatalogEntry {
   path: Buffer;
@@ -38,6 +51,11 @@ export interface CatalogEntry {
   target?: Buffer;
   /** Identity of a regular file, for deciding next time whether it changed. */
   file?: { ino: bigint; dev: bigint; ctimeNs: bigint };
+  /** Split archives, regular files: the content's range in the payload stream. */
+  payloadOffset?: number;
+  payloadLength?: number;
+  /** Split archives, regular files: the xattrs, when they were read. */
+  xattrs?: Xattr[];
 }
 
 // ── varints ──────────────────────────────────────────────────────────────
@@ -144,6 +162,8 @@ export class CatalogWriter {
   private readonly dirs = new Map<string, number>();
   private n = 0;
   private readonly body = new Writer();
+  /** Whether file entries carry payload ranges; set by the first file. */
+  private split: boolean | undefined;
 
   get count(): number {
     return this.n;
@@ -161,6 +181,11 @@ export class CatalogWriter {
       if (p === undefined) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'catalog entry', `${displayPath(e.path)} comes before its directory`);
       parent = p;
       name = e.path.subarray(slash + 1);
+    }
+    if (e.kind === 'file') {
+      const split = e.payloadOffset !== undefined && e.payloadLength !== undefined;
+      this.split ??= split;
+      if (split !== this.split) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'catalog entry', `${displayPath(e.path)}: payload ranges on some files only`);
     }
     if (e.kind === 'dir') this.dirs.set(pathKey(e.path), this.n);
     const w = this.body;
@@ -181,6 +206,15 @@ export class CatalogWriter {
       w.uint(c.nsec);
       w.big(f.ino);
       w.big(f.dev);
+      if (this.split) {
+        w.uint(e.payloadOffset!);
+        w.uint(e.payloadLength!);
+        w.uint(e.xattrs ? e.xattrs.length + 1 : 0);
+        for (const x of e.xattrs ?? []) {
+          w.bytes(x.name);
+          w.bytes(x.value);
+        }
+      }
     } else if (e.kind === 'symlink' || e.kind === 'hardlink') {
       w.bytes(e.target ?? Buffer.alloc(0));
     }
@@ -190,7 +224,7 @@ export class CatalogWriter {
   finish(): Buffer {
     const count = new Writer();
     count.uint(this.n);
-    const all = Buffer.concat([CATALOG_MAGIC, ...count.chunks(), ...this.body.chunks(), Buffer.alloc(4)]);
+    const all = Buffer.concat([this.split ? SPLIT_CATALOG_MAGIC : CATALOG_MAGIC, ...count.chunks(), ...this.body.chunks(), Buffer.alloc(4)]);
     all.writeUInt32LE(crc32(all.subarray(0, all.length - 4)), all.length - 4);
     return all;
   }
@@ -208,12 +242,18 @@ export class Catalog {
   private readonly byPath = new Map<string, number>();
   private children?: Map<number, number[]>;
 
-  private constructor(private readonly all: readonly CatalogEntry[], private readonly parents: readonly number[]) {
+  private constructor(
+    private readonly all: readonly CatalogEntry[],
+    private readonly parents: readonly number[],
+    /** The catalog of a split archive: files carry payload ranges. */
+    readonly split: boolean,
+  ) {
     all.forEach((e, i) => this.byPath.set(pathKey(e.path), i));
   }
 
   static decode(buf: Buffer): Catalog {
-    if (buf.length < CATALOG_MAGIC.length + 5 || !buf.subarray(0, 8).equals(CATALOG_MAGIC)) throw corrupt('bad magic');
+    const split = buf.length >= 8 && buf.subarray(0, 8).equals(SPLIT_CATALOG_MAGIC);
+    if (buf.length < CATALOG_MAGIC.length + 5 || !(split || buf.subarray(0, 8).equals(CATALOG_MAGIC))) throw corrupt('bad magic');
     const end = buf.length - 4;
     if (crc32(buf.subarray(0, end)) !== buf.readUInt32LE(end)) throw corrupt('CRC mismatch');
     const r = new Reader(buf, end);
@@ -238,6 +278,15 @@ export class Catalog {
         e.size = r.uint();
         const ctimeNs = joinNs(unzigzag(r.big()), r.uint());
         e.file = { ctimeNs, ino: r.big(), dev: r.big() };
+        if (split) {
+          e.payloadOffset = r.uint();
+          e.payloadLength = r.uint();
+          const xattrs = r.uint();
+          if (xattrs > 0) {
+            e.xattrs = [];
+            for (let x = 1; x < xattrs; x++) e.xattrs.push({ name: r.bytes(), value: r.bytes() });
+          }
+        }
       } else if (kind === 'symlink' || kind === 'hardlink') {
         e.target = r.bytes();
       }
@@ -245,7 +294,7 @@ export class Catalog {
       parents.push(parent);
     }
     if (r.pos !== end) throw corrupt('trailing bytes');
-    return new Catalog(all, parents);
+    return new Catalog(all, parents, split);
   }
 
   get length(): number {
@@ -295,10 +344,16 @@ export function isUnchanged(prev: CatalogEntry, st: BigIntStats): boolean {
   );
 }
 
-/** The encoder's `previous` hook answered from the last backup's catalog. */
+/**
+ * The encoder's `previous` hook answered from the last backup's catalog:
+ * the file's range in the archive stream, or for a split catalog its range
+ * in the payload stream (and its xattrs, when recorded).
+ */
 export function previousFromCatalog(cat: Catalog): PreviousFileLookup {
   return (relPath, st) => {
     const prev = cat.lookup(relPath);
-    return prev && isUnchanged(prev, st) ? { offset: prev.offset, length: prev.end - prev.offset } : undefined;
+    if (!prev || !isUnchanged(prev, st)) return undefined;
+    if (!cat.split) return { offset: prev.offset, length: prev.end - prev.offset };
+    return { offset: prev.payloadOffset!, length: prev.payloadLength!, ...(prev.xattrs && { xattrs: prev.xattrs }) };
   };
 }

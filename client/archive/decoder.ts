@@ -6,25 +6,21 @@
  * allocation. File content is handed out as views of the input buffers (no
  * copies); it must be read before asking for the next entry, or is skipped
  * then.
+ *
+ * A split archive's metadata stream (SPLIT_META_MAGIC, FILE_REF records)
+ * needs the payload stream as a PayloadSource: a file's content is read
+ * from its range there when asked for, and not at all when skipped.
  */
 import { crc32 } from 'node:zlib';
-import { bulwarkError } from '../../errors.ts';
+import { ByteReader, type FileContent, FileBody, corruptAt } from './file-content.ts';
 import {
-  ARCHIVE_MAGIC, type EntryHeader, type EntryMeta, FLAG_HAS_LINKS, KIND_BY_CODE, KNOWN_FLAGS, MAX_BODY, MAX_SEGMENT,
-  MAX_XATTR_VALUE, RECORD_CRC, RECORD_PREFIX, type RecordKind, SEG_DATA, SEG_END, SEG_HOLE, type Xattr, assertSafeName,
-  assertSafePath, displayPath, joinNs, joinPath,
+  ARCHIVE_MAGIC, type EntryHeader, type EntryMeta, FILE_REF_CODE, FLAG_HAS_LINKS, KIND_BY_CODE, KNOWN_FLAGS, MAX_BODY,
+  MAX_XATTR_VALUE, RECORD_CRC, RECORD_PREFIX, type RecordKind, SPLIT_META_MAGIC, type Xattr, assertSafeName, assertSafePath,
+  displayPath, joinNs, joinPath,
 } from './format.ts';
+import type { PayloadSource } from './payload.ts';
 
-export type Segment = { kind: 'data'; data: Buffer } | { kind: 'hole'; length: number };
-
-export interface FileContent {
-  /** Data pieces and holes, in order; they add up to `size`. */
-  segments(): AsyncGenerator<Segment>;
-  /** The content as bytes, holes expanded to zeros. */
-  content(): AsyncGenerator<Buffer>;
-  /** Drops whatever content has not been read. */
-  skip(): Promise<void>;
-}
+export type { FileContent, Segment } from './file-content.ts';
 
 type Located<T> = T & { path: Buffer; offset: number };
 export type FileEntry = Located<Extract<EntryHeader, { kind: 'file' }>> & FileContent;
@@ -37,91 +33,18 @@ export interface DecodeOptions {
    * the archive's magic: decode that entry only, ignoring what follows.
    */
   startsAtEntry?: boolean;
+  /** The payload stream of a split archive, whose metadata stream is being decoded. */
+  payload?: PayloadSource;
 }
 
-const corrupt = (offset: number, why: string) => bulwarkError('BULWARK_ARCHIVE_CORRUPT', `stream at byte ${offset}`, why);
+const corrupt = (offset: number, why: string) => corruptAt('stream', offset, why);
 
-/** Pulls exact byte counts out of an async stream of buffers. */
-class ByteReader {
-  private bufs: Buffer[] = [];
-  private head = 0;
-  private avail = 0;
-  private eof = false;
-  /** Absolute offset of the next unread byte. */
-  pos = 0;
-
-  constructor(private readonly it: AsyncIterator<Uint8Array>) {}
-
-  async fill(n: number): Promise<boolean> {
-    while (this.avail < n && !this.eof) {
-      const r = await this.it.next();
-      if (r.done) {
-        this.eof = true;
-      } else if (r.value.length > 0) {
-        const v = r.value;
-        this.bufs.push(Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
-        this.avail += v.length;
-      }
-    }
-    return this.avail >= n;
-  }
-
-  async exact(n: number): Promise<Buffer> {
-    if (!(await this.fill(n))) throw corrupt(this.pos, `truncated: needed ${n} more bytes`);
-    return this.take(n);
-  }
-
-  /** 1..max bytes from the front buffer, without copying. */
-  async some(max: number): Promise<Buffer> {
-    if (!(await this.fill(1))) throw corrupt(this.pos, 'truncated inside file content');
-    const first = this.bufs[0]!;
-    return this.take(Math.min(max, first.length - this.head));
-  }
-
-  async discard(n: number): Promise<void> {
-    while (n > 0) n -= (await this.some(n)).length;
-  }
-
-  async atEnd(): Promise<boolean> {
-    return !(await this.fill(1));
-  }
-
-  private take(n: number): Buffer {
-    let out: Buffer;
-    const first = this.bufs[0]!;
-    if (first.length - this.head >= n) {
-      out = first.subarray(this.head, this.head + n);
-      this.head += n;
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let got = 0;
-      while (got < n) {
-        const b = this.bufs[0]!;
-        const k = Math.min(n - got, b.length - this.head);
-        b.copy(out, got, this.head, this.head + k);
-        got += k;
-        this.head += k;
-        if (this.head === b.length) {
-          this.bufs.shift();
-          this.head = 0;
-        }
-      }
-    }
-    if (this.bufs.length > 0 && this.head === this.bufs[0]!.length) {
-      this.bufs.shift();
-      this.head = 0;
-    }
-    this.avail -= n;
-    this.pos += n;
-    return out;
-  }
-}
-
-/** Reads one record; returns its kind and parsed header (undefined body for END_DIR). */
+/** Reads one record; returns its kind and parsed header (undefined body for END_DIR). FILE_REF is a 'file' with a payload range. */
 async function readRecord(r: ByteReader): Promise<{ offset: number; kind: RecordKind; header?: EntryHeader }> {
   const offset = r.pos;
   const prefix = Buffer.from(await r.exact(RECORD_PREFIX));
-  const kind = KIND_BY_CODE.get(prefix[0]!);
+  const ref = prefix[0] === FILE_REF_CODE;
+  const kind = ref ? 'file' : KIND_BY_CODE.get(prefix[0]!);
   if (kind === undefined) throw corrupt(offset, `unknown record kind ${prefix[0]}`);
   const bodyLen = prefix.readUInt32LE(1);
   if (bodyLen > MAX_BODY) throw corrupt(offset, `record body of ${bodyLen} bytes`);
@@ -131,10 +54,10 @@ async function readRecord(r: ByteReader): Promise<{ offset: number; kind: Record
     if (bodyLen !== 0) throw corrupt(offset, 'END_DIR with a body');
     return { offset, kind };
   }
-  return { offset, kind, header: parseBody(kind, rest.subarray(0, bodyLen), offset) };
+  return { offset, kind, header: parseBody(kind, rest.subarray(0, bodyLen), offset, ref) };
 }
 
-function parseBody(kind: Exclude<RecordKind, 'dir-end'>, b: Buffer, offset: number): EntryHeader {
+function parseBody(kind: Exclude<RecordKind, 'dir-end'>, b: Buffer, offset: number, ref: boolean): EntryHeader {
   let o = 0;
   const need = (n: number) => {
     if (o + n > b.length) throw corrupt(offset, 'record body too short');
@@ -171,11 +94,20 @@ function parseBody(kind: Exclude<RecordKind, 'dir-end'>, b: Buffer, offset: numb
   const meta: EntryMeta = { name, flags, mode, uid, gid, mtimeNs: joinNs(sec, nsec), xattrs };
   let h: EntryHeader;
   if (kind === 'file') {
-    need(8);
-    const size = b.readBigUInt64LE(o);
-    o += 8;
-    if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(offset, `file size ${size}`);
-    h = { kind, ...meta, size: Number(size) };
+    const u64 = (what: string): number => {
+      need(8);
+      const v = b.readBigUInt64LE(o);
+      o += 8;
+      if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(offset, `${what} ${v}`);
+      return Number(v);
+    };
+    h = { kind, ...meta, size: u64('file size') };
+    if (ref) {
+      h.payloadOffset = u64('payload offset');
+      h.payloadLength = u64('payload length');
+      // At least the closing 'E', and an end that is still a safe integer.
+      if (h.payloadLength === 0 || h.payloadOffset + h.payloadLength > Number.MAX_SAFE_INTEGER) throw corrupt(offset, 'bad payload range');
+    }
   } else if (kind === 'symlink' || kind === 'hardlink') {
     need(2);
     const targetLen = b.readUInt16LE(o);
@@ -194,72 +126,6 @@ function parseBody(kind: Exclude<RecordKind, 'dir-end'>, b: Buffer, offset: numb
   return h;
 }
 
-/** Content segments of one file, with its state kept here so a consumer may stop at any point. */
-class FileBody implements FileContent {
-  private total = 0;
-  private dataLeft = 0;
-  done = false;
-  stale = false;
-
-  constructor(private readonly r: ByteReader, private readonly size: number) {}
-
-  private async next(): Promise<Segment | null> {
-    const r = this.r;
-    if (this.dataLeft > 0) {
-      const data = await r.some(this.dataLeft);
-      this.dataLeft -= data.length;
-      return { kind: 'data', data };
-    }
-    if (this.done) return null;
-    const at = r.pos;
-    const tag = (await r.exact(1))[0];
-    if (tag === SEG_END) {
-      if (this.total !== this.size) throw corrupt(at, `file content is ${this.total} bytes, header says ${this.size}`);
-      this.done = true;
-      return null;
-    }
-    if (tag === SEG_DATA) {
-      const len = (await r.exact(4)).readUInt32LE(0);
-      if (len === 0 || len > MAX_SEGMENT || this.total + len > this.size) throw corrupt(at, `data segment of ${len} bytes`);
-      this.total += len;
-      this.dataLeft = len;
-      return this.next();
-    }
-    if (tag === SEG_HOLE) {
-      const len = (await r.exact(8)).readBigUInt64LE(0);
-      if (len === 0n || BigInt(this.total) + len > BigInt(this.size)) throw corrupt(at, `hole of ${len} bytes`);
-      this.total += Number(len);
-      return { kind: 'hole', length: Number(len) };
-    }
-    throw corrupt(at, `unknown content segment ${tag}`);
-  }
-
-  async *segments(): AsyncGenerator<Segment> {
-    if (this.stale) throw bulwarkError('BULWARK_INTERNAL', 'file content read after the decoder moved on');
-    for (let s = await this.next(); s !== null; s = await this.next()) yield s;
-  }
-
-  async *content(): AsyncGenerator<Buffer> {
-    for await (const s of this.segments()) {
-      if (s.kind === 'data') {
-        yield s.data;
-      } else {
-        for (let left = s.length; left > 0; left -= 1024 * 1024) yield Buffer.alloc(Math.min(left, 1024 * 1024));
-      }
-    }
-  }
-
-  async skip(): Promise<void> {
-    while (!this.done) {
-      if (this.dataLeft > 0) {
-        await this.r.discard(this.dataLeft);
-        this.dataLeft = 0;
-      }
-      await this.next();
-    }
-  }
-}
-
 export async function* decodeArchive(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: DecodeOptions = {}): AsyncGenerator<ArchiveEntry> {
   const it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : toAsync(source[Symbol.iterator]());
   const r = new ByteReader(it);
@@ -268,11 +134,12 @@ export async function* decodeArchive(source: AsyncIterable<Uint8Array> | Iterabl
       const { offset, kind, header } = await readRecord(r);
       if (!header) throw corrupt(offset, `expected an entry, found ${kind}`);
       assertSafeName(header.name);
-      yield* emit(r, header, header.name, offset);
+      yield* emit(r, header, header.name, offset, opts.payload);
       return;
     }
-    const whole = await r.fill(ARCHIVE_MAGIC.length);
-    if (!whole || !(await r.exact(ARCHIVE_MAGIC.length)).equals(ARCHIVE_MAGIC)) throw corrupt(0, 'not a bxar archive (bad magic)');
+    const magic = (await r.fill(ARCHIVE_MAGIC.length)) ? await r.exact(ARCHIVE_MAGIC.length) : undefined;
+    const split = magic?.equals(SPLIT_META_MAGIC) ?? false;
+    if (!split && !magic?.equals(ARCHIVE_MAGIC)) throw corrupt(0, 'not a bxar archive (bad magic)');
     const root = await readRecord(r);
     if (root.header?.kind !== 'dir' || root.header.name.length !== 0) throw corrupt(root.offset, 'archive does not start with the root directory');
     const stack: { path: Buffer; last: Buffer | null }[] = [{ path: root.header.name, last: null }];
@@ -293,7 +160,10 @@ export async function* decodeArchive(source: AsyncIterable<Uint8Array> | Iterabl
       const path = joinPath(top.path, header.name);
       if (header.kind === 'hardlink') assertSafePath(header.target);
       if (header.kind === 'dir') stack.push({ path, last: null });
-      yield* emit(r, header, path, offset);
+      if (header.kind === 'file' && (header.payloadOffset !== undefined) !== split) {
+        throw corrupt(offset, split ? 'file content inline in a split metadata stream' : 'payload reference in a single-stream archive');
+      }
+      yield* emit(r, header, path, offset, opts.payload);
     }
     if (!(await r.atEnd())) throw corrupt(r.pos, 'data after the end of the archive');
   } finally {
@@ -301,21 +171,32 @@ export async function* decodeArchive(source: AsyncIterable<Uint8Array> | Iterabl
   }
 }
 
-async function* emit(r: ByteReader, header: EntryHeader, path: Buffer, offset: number): AsyncGenerator<ArchiveEntry> {
+async function* emit(r: ByteReader, header: EntryHeader, path: Buffer, offset: number, payload?: PayloadSource): AsyncGenerator<ArchiveEntry> {
   if (header.kind !== 'file') {
     yield { ...header, path, offset };
     return;
   }
-  const body = new FileBody(r, header.size);
+  let body: FileBody;
+  if (header.payloadOffset === undefined) {
+    body = new FileBody({ reader: r }, header.size);
+  } else if (payload) {
+    body = new FileBody({ payload, offset: header.payloadOffset, length: header.payloadLength! }, header.size);
+  } else {
+    throw corrupt(offset, `${JSON.stringify(displayPath(path))} has its content in a payload stream, and none was given`);
+  }
   const entry: FileEntry = {
     ...header, path, offset,
     segments: () => body.segments(),
     content: () => body.content(),
     skip: () => body.skip(),
   };
-  yield entry;
-  await body.skip();
-  body.stale = true;
+  try {
+    yield entry;
+    await body.skip();
+  } finally {
+    body.stale = true;
+    await body.release(); // also when the consumer stops early
+  }
 }
 
 async function* toAsync<T>(it: Iterator<T>): AsyncGenerator<T> {

@@ -12,23 +12,36 @@
  * 2-core machines Bulwark targets, which made a tree of small files 20×
  * slower. Larger files are read asynchronously, so disk waits overlap with
  * whatever else the event loop does (uploading).
+ *
+ * Split mode (`payload` given): the yielded stream is the metadata stream,
+ * file content goes to the PayloadWriter (awaited: its back-pressure slows
+ * the walk), and a file the `previous` lookup reports unchanged is not
+ * opened at all: its previous payload range is reused (payload.ts) and its
+ * xattrs come from the lookup (the catalog keeps them; ctime changes with
+ * them). Only when the lookup does not know them is the file opened, for
+ * its xattrs, never read.
  */
 import fs, { constants as C } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
-import { bulwarkError } from '../../errors.ts';
+import { bulwarkError, isBulwarkError } from '../../errors.ts';
 import type { CatalogEntry } from './catalog.ts';
+import { Output, READ_SIZE, encodeContent } from './file-content.ts';
 import {
-  ARCHIVE_MAGIC, type EntryHeader, type EntryMeta, FLAG_HAS_LINKS, HOLE_GRANULE, KIND_CODES, MAX_LINK_TARGET, RECORD_CRC, RECORD_PREFIX,
-  SEG_DATA, SEG_END, SEG_HOLE, type WarningHandler, type Xattr, devMajor, devMinor, displayPath, joinPath, nameProblem,
-  pathMatcher, splitNs,
+  ARCHIVE_MAGIC, type EntryHeader, type EntryMeta, FILE_REF_CODE, FLAG_HAS_LINKS, KIND_CODES, MAX_LINK_TARGET, RECORD_CRC, RECORD_PREFIX,
+  SPLIT_META_MAGIC, type WarningHandler, type Xattr, devMajor, devMinor, displayPath, joinPath, nameProblem, pathMatcher, splitNs,
 } from './format.ts';
 import { readXattrs, statKind } from './fs-meta.ts';
+import type { PayloadWriter } from './payload.ts';
 
-/** Range of a file's whole entry in a previous archive whose bytes are known to be unchanged. */
-export type PreviousRange = { offset: number; length: number };
+/**
+ * A file known unchanged since the previous backup: in a single stream the
+ * range of its whole entry in the previous archive; in split mode its range
+ * in the previous PAYLOAD stream, plus its xattrs when the previous backup
+ * recorded them (else the file is opened to read them).
+ */
+export type PreviousRange = { offset: number; length: number; xattrs?: Xattr[] };
 /** Decides, for a regular file, whether the previous archive holds it unchanged (see catalog.ts previousFromCatalog). */
 export type PreviousFileLookup = (relPath: Buffer, stat: BigIntStats) => PreviousRange | undefined;
 
@@ -38,30 +51,37 @@ export interface EncodeOptions {
   onWarning?: WarningHandler;
   /** Called for every archived entry, in archive order, once its bytes are written. */
   onEntry?: (entry: CatalogEntry, previous?: PreviousRange) => void;
-  /** Consulted for every regular file; its answer is passed on to onEntry, the archive stays self-contained. */
+  /**
+   * Consulted for every regular file; its answer is passed on to onEntry. A
+   * single stream stays self-contained; in split mode (with a previous
+   * payload in the writer) the file's content is reused from that range.
+   */
   previous?: PreviousFileLookup;
+  /** Split mode: file content goes here, the yielded stream is the metadata stream. The caller ends it. */
+  payload?: PayloadWriter;
+  /** Opens a regular file (default fs.openSync); a seam for tests that count which files were opened. */
+  openFile?: (path: Buffer, flags: number) => number;
   /** Read and store xattrs (default true). */
   xattrs?: boolean;
-  /** Size of the yielded buffers (default 1 MiB). */
+  /** Size of the yielded buffers, and of those written to the payload (default 1 MiB). */
   bufferSize?: number;
 }
 
-const READ_SIZE = 1024 * 1024;
-const readAsync = promisify(fs.read);
-const ZERO_PAGE = Buffer.alloc(HOLE_GRANULE);
 const EMPTY = Buffer.alloc(0);
+const FILE_OPEN_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
 
 /** Encodes one record (header of an entry). Exported for tests and tools; it does not validate names. */
 export function encodeRecord(h: EntryHeader): Buffer {
+  const ref = h.kind === 'file' && h.payloadOffset !== undefined;
   let extra = 0;
-  if (h.kind === 'file') extra = 8;
+  if (h.kind === 'file') extra = ref ? 24 : 8;
   else if (h.kind === 'symlink' || h.kind === 'hardlink') extra = 2 + h.target.length;
   else if (h.kind === 'char' || h.kind === 'block') extra = 8;
   let xlen = 0;
   for (const x of h.xattrs) xlen += 1 + x.name.length + 4 + x.value.length;
   const bodyLen = 1 + h.name.length + 1 + 2 + 4 + 4 + 8 + 4 + 2 + xlen + extra;
   const b = Buffer.allocUnsafe(RECORD_PREFIX + bodyLen + RECORD_CRC);
-  let o = b.writeUInt8(KIND_CODES[h.kind], 0);
+  let o = b.writeUInt8(ref ? FILE_REF_CODE : KIND_CODES[h.kind], 0);
   o = b.writeUInt32LE(bodyLen, o);
   o = b.writeUInt8(h.name.length, o);
   o += h.name.copy(b, o);
@@ -81,6 +101,10 @@ export function encodeRecord(h: EntryHeader): Buffer {
   }
   if (h.kind === 'file') {
     o = b.writeBigUInt64LE(BigInt(h.size), o);
+    if (ref) {
+      o = b.writeBigUInt64LE(BigInt(h.payloadOffset!), o);
+      o = b.writeBigUInt64LE(BigInt(h.payloadLength ?? 0), o);
+    }
   } else if (h.kind === 'symlink' || h.kind === 'hardlink') {
     o = b.writeUInt16LE(h.target.length, o);
     o += h.target.copy(b, o);
@@ -100,48 +124,6 @@ export function encodeDirEnd(): Buffer {
   return b;
 }
 
-/** Collects output into fixed-size buffers; full ones wait in `ready` until the generator yields them. */
-class Output {
-  private buf: Buffer;
-  private len = 0;
-  private flushed = 0;
-  ready: Buffer[] = [];
-
-  constructor(private readonly size: number) {
-    this.buf = Buffer.allocUnsafe(size);
-  }
-
-  /** Absolute stream offset of the next byte written. */
-  get offset(): number {
-    return this.flushed + this.len;
-  }
-
-  write(src: Uint8Array, start = 0, end = src.length): void {
-    while (start < end) {
-      const n = Math.min(end - start, this.size - this.len);
-      this.buf.set(src.subarray(start, start + n), this.len);
-      this.len += n;
-      start += n;
-      if (this.len === this.size) {
-        this.ready.push(this.buf);
-        this.flushed += this.size;
-        this.buf = Buffer.allocUnsafe(this.size);
-        this.len = 0;
-      }
-    }
-  }
-
-  take(): Buffer[] {
-    const r = this.ready;
-    this.ready = [];
-    return r;
-  }
-
-  rest(): Buffer | undefined {
-    return this.len > 0 ? this.buf.subarray(0, this.len) : undefined;
-  }
-}
-
 export async function* encodeTree(root: string | Buffer, opts: EncodeOptions = {}): AsyncGenerator<Buffer> {
   yield* new TreeEncoder(opts).run(typeof root === 'string' ? Buffer.from(path.resolve(root)) : root);
 }
@@ -154,10 +136,12 @@ class TreeEncoder {
   /** dev:ino → archive path of the first occurrence of a multiply linked file. */
   private readonly links = new Map<string, Buffer>();
   private readonly readBuf = Buffer.allocUnsafe(READ_SIZE);
-  private readonly segHead = Buffer.alloc(9);
+  /** Split mode: the payload's bytes not yet handed to the PayloadWriter. */
+  private readonly pout: Output | undefined;
 
   constructor(private readonly opts: EncodeOptions) {
     this.out = new Output(opts.bufferSize ?? 1024 * 1024);
+    if (opts.payload) this.pout = new Output(opts.bufferSize ?? 1024 * 1024, opts.payload.position);
     this.excluded = opts.exclude?.length ? pathMatcher(opts.exclude) : () => false;
     this.warn = opts.onWarning ?? (() => {});
     this.withXattrs = opts.xattrs ?? true;
@@ -171,11 +155,10 @@ class TreeEncoder {
       throw bulwarkError('BULWARK_IO', displayPath(root), (err as Error).message, { cause: err });
     }
     if (!st.isDirectory()) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'archive root', `${displayPath(root)} is not a directory`);
-    this.out.write(ARCHIVE_MAGIC);
+    this.out.write(this.pout ? SPLIT_META_MAGIC : ARCHIVE_MAGIC);
     yield* this.dir(root, EMPTY, EMPTY, st);
-    yield* this.out.take();
-    const rest = this.out.rest();
-    if (rest) yield rest;
+    await this.flushPayload(true);
+    yield* this.out.takeAll();
   }
 
   private async *dir(abs: Buffer, rel: Buffer, name: Buffer, st: BigIntStats): AsyncGenerator<Buffer> {
@@ -257,9 +240,21 @@ class TreeEncoder {
       this.entry({ path: rel, kind: 'hardlink', mode: modeOf(st), size: 0, mtimeNs: st.mtimeNs, offset, end: this.out.offset, target: first });
       return;
     }
+    const linkable = linkKey !== undefined && rel.length <= MAX_LINK_TARGET;
+    const flags = linkable ? FLAG_HAS_LINKS : 0;
+    const previous = this.opts.previous?.(rel, st);
+    let reuse = this.opts.payload?.hasPrevious ? previous : undefined;
+    if (reuse && (reuse.xattrs || !this.withXattrs)) {
+      // Unchanged, and everything its record needs is known: the file is not even opened.
+      if (await this.reuseFile(rel, name, st, flags, reuse, this.withXattrs ? reuse.xattrs : undefined)) {
+        if (linkable) this.links.set(linkKey, rel);
+        return;
+      }
+      reuse = undefined;
+    }
     let fd: number;
     try {
-      fd = fs.openSync(abs, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+      fd = (this.opts.openFile ?? fs.openSync)(abs, FILE_OPEN_FLAGS);
     } catch (err) {
       this.warn({ path: displayPath(rel), message: `skipped: ${(err as Error).message}` });
       return;
@@ -270,7 +265,7 @@ class TreeEncoder {
         this.warn({ path: displayPath(rel), message: 'skipped: replaced while being read' });
         return;
       }
-      let xattrs: Xattr[] = [];
+      let xattrs: Xattr[] | undefined;
       if (this.withXattrs) {
         try {
           xattrs = readXattrs(fd);
@@ -278,79 +273,69 @@ class TreeEncoder {
           this.warn({ path: displayPath(rel), message: `xattrs not read: ${(err as Error).message}` });
         }
       }
-      if (linkKey && rel.length <= MAX_LINK_TARGET) this.links.set(linkKey, rel);
+      if (linkable) this.links.set(linkKey, rel);
+      if (reuse && (await this.reuseFile(rel, name, st, flags, reuse, xattrs))) return;
       const size = Number(st.size);
-      const previous = this.opts.previous?.(rel, st);
+      const warn = (message: string) => this.warn({ path: displayPath(rel), message });
+      if (this.pout) {
+        const payloadOffset = this.pout.offset;
+        for await (const _ of encodeContent(fd, size, this.pout, this.readBuf, warn)) await this.flushPayload(false);
+        this.fileRef(rel, name, st, flags, xattrs, payloadOffset, this.pout.offset - payloadOffset, previous);
+        return;
+      }
       const offset = this.out.offset;
-      const flags = linkKey && rel.length <= MAX_LINK_TARGET ? FLAG_HAS_LINKS : 0;
-      this.out.write(encodeRecord({ kind: 'file', ...meta(name, st, xattrs, flags), size }));
-      yield* this.content(fd, size, rel);
-      this.out.write(this.segHead, 0, this.segHead.writeUInt8(SEG_END, 0));
-      const entry: CatalogEntry = {
-        path: rel, kind: 'file', mode: modeOf(st), size, mtimeNs: st.mtimeNs, offset, end: this.out.offset,
-        file: { ino: st.ino, dev: st.dev, ctimeNs: st.ctimeNs },
-      };
-      this.entry(entry, previous);
+      this.out.write(encodeRecord({ kind: 'file', ...meta(name, st, xattrs ?? [], flags), size }));
+      for await (const _ of encodeContent(fd, size, this.out, this.readBuf, warn)) yield* this.out.take();
+      this.entry({ ...fileEntry(rel, st), offset, end: this.out.offset }, previous);
     } finally {
       fs.closeSync(fd);
     }
   }
 
-  /** Exactly `size` bytes of segments; all-zero pages become holes. */
-  private async *content(fd: number, size: number, rel: Buffer): AsyncGenerator<Buffer> {
-    const buf = this.readBuf;
-    let pos = 0;
-    let hole = 0;
-    while (pos < size) {
-      let n: number;
-      try {
-        const want = Math.min(buf.length, size - pos);
-        n = size <= READ_SIZE ? fs.readSync(fd, buf, 0, want, pos) : (await readAsync(fd, buf, 0, want, pos)).bytesRead;
-      } catch (err) {
-        this.warn({ path: displayPath(rel), message: `read failed at ${pos}, rest stored as zeros: ${(err as Error).message}` });
-        n = 0;
-      }
-      if (n === 0) {
-        if (pos < size) this.warn({ path: displayPath(rel), message: `file shrank while being read; padded with zeros from ${pos}` });
-        hole += size - pos;
-        break;
-      }
-      let dataStart = -1;
-      for (let p = 0; p < n; p += HOLE_GRANULE) {
-        const pe = Math.min(p + HOLE_GRANULE, n);
-        if (buf.compare(ZERO_PAGE, 0, pe - p, p, pe) === 0) {
-          if (dataStart >= 0) this.data(buf, dataStart, p);
-          dataStart = -1;
-          hole += pe - p;
-        } else if (dataStart < 0) {
-          if (hole > 0) this.hole(hole);
-          hole = 0;
-          dataStart = p;
-        }
-      }
-      if (dataStart >= 0) this.data(buf, dataStart, n);
-      pos += n;
-      yield* this.out.take();
+  /**
+   * Split mode, unchanged file: its previous payload range becomes part of
+   * this payload. False (with a warning) when the writer refuses the range,
+   * and the file is then read like a changed one.
+   */
+  private async reuseFile(rel: Buffer, name: Buffer, st: BigIntStats, flags: number, prev: PreviousRange, xattrs: Xattr[] | undefined): Promise<boolean> {
+    const payload = this.opts.payload!;
+    await this.flushPayload(true); // queued data must precede the reused chunks
+    let payloadOffset: number;
+    try {
+      payloadOffset = payload.reuse(prev.offset, prev.offset + prev.length);
+    } catch (err) {
+      if (!isBulwarkError(err, 'BULWARK_INVALID_ARGUMENT')) throw err;
+      this.warn({ path: displayPath(rel), message: `read again: ${err.message}` });
+      return false;
     }
-    if (hole > 0) this.hole(hole);
+    this.pout!.rebase(payload.position);
+    this.fileRef(rel, name, st, flags, xattrs, payloadOffset, prev.length, prev);
+    return true;
   }
 
-  private data(buf: Buffer, start: number, end: number): void {
-    this.segHead.writeUInt8(SEG_DATA, 0);
-    this.segHead.writeUInt32LE(end - start, 1);
-    this.out.write(this.segHead, 0, 5);
-    this.out.write(buf, start, end);
+  /** A split archive's FILE_REF record and catalog entry; `xattrs` undefined: not read, stored as none. */
+  private fileRef(rel: Buffer, name: Buffer, st: BigIntStats, flags: number, xattrs: Xattr[] | undefined,
+    payloadOffset: number, payloadLength: number, previous: PreviousRange | undefined): void {
+    const offset = this.out.offset;
+    this.out.write(encodeRecord({ kind: 'file', ...meta(name, st, xattrs ?? [], flags), size: Number(st.size), payloadOffset, payloadLength }));
+    const e: CatalogEntry = { ...fileEntry(rel, st), offset, end: this.out.offset, payloadOffset, payloadLength };
+    if (xattrs) e.xattrs = xattrs; // so the next backup need not open the file for them
+    this.entry(e, previous);
   }
 
-  private hole(len: number): void {
-    this.segHead.writeUInt8(SEG_HOLE, 0);
-    this.segHead.writeBigUInt64LE(BigInt(len), 1);
-    this.out.write(this.segHead, 0, 9);
+  /** Hands the payload's full buffers (all of it with `all`) to the writer, waiting when it is full. */
+  private async flushPayload(all: boolean): Promise<void> {
+    if (!this.pout) return;
+    for (const b of all ? this.pout.takeAll() : this.pout.take()) await this.opts.payload!.write(b);
   }
 
   private entry(e: CatalogEntry, previous?: PreviousRange): void {
     this.opts.onEntry?.(e, previous);
   }
+}
+
+function fileEntry(rel: Buffer, st: BigIntStats): Omit<CatalogEntry, 'offset' | 'end'> {
+  return { path: rel, kind: 'file', mode: modeOf(st), size: Number(st.size), mtimeNs: st.mtimeNs, file: { ino: st.ino, dev: st.dev, ctimeNs: st.ctimeNs } };
 }
 
 function modeOf(st: BigIntStats): number {

@@ -15,17 +15,24 @@
  * trip costs 20-40× the syscall on small files); only the coreutils helpers
  * run as child processes, and the `touch` batches for exact times run in the
  * background, at most two at a time, while extraction goes on.
+ *
+ * A split archive is restored from its metadata stream plus a PayloadSource
+ * for the payload stream (`payload` option); one file of it can be streamed
+ * from the catalog and the payload alone (extractSingleFileFromCatalog).
  */
 import { once } from 'node:events';
 import fs, { constants as C } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { bulwarkError } from '../../errors.ts';
+import type { Catalog } from './catalog.ts';
 import { type ArchiveEntry, type FileEntry, decodeArchive } from './decoder.ts';
+import { FileBody } from './file-content.ts';
 import {
   type EntryMeta, FLAG_HAS_LINKS, type WarningHandler, devMajor, devMinor, displayPath, pathKey, pathMatcher, toArchivePath,
 } from './format.ts';
 import { isCode, isRoot, isUtf8Clean, makeNode, setTimesPrecise, writeXattrs } from './fs-meta.ts';
+import type { PayloadSource } from './payload.ts';
 
 export interface ExtractOptions {
   /** Glob on archive paths (format.ts pathMatcher); a matching directory brings its whole subtree. */
@@ -39,6 +46,8 @@ export interface ExtractOptions {
   restoreOwner?: boolean;
   /** Restore xattrs (default true). */
   xattrs?: boolean;
+  /** The payload stream, when the source is a split archive's metadata stream. */
+  payload?: PayloadSource;
 }
 
 export interface ExtractStats {
@@ -92,7 +101,7 @@ class Extractor {
 
   async run(source: Source): Promise<ExtractStats> {
     fs.mkdirSync(this.target, { recursive: true });
-    for await (const e of decodeArchive(source)) {
+    for await (const e of decodeArchive(source, this.opts.payload ? { payload: this.opts.payload } : {})) {
       if (e.kind === 'dir-end') {
         await this.closeDir(this.stack.pop()!);
         continue;
@@ -277,13 +286,14 @@ function unchanged(st: BigIntStats, abs: Buffer, e: Exclude<ArchiveEntry, { kind
 /**
  * Streams the content of one regular file to `out` (which is not ended).
  * The source is either a whole archive, or, with `startsAtEntry`, bytes
- * starting at the entry's catalog offset.
+ * starting at the entry's catalog offset; of a split archive, the metadata
+ * stream, with `payload`.
  */
 export async function extractSingleFile(
   source: Source,
   archivePath: string | Uint8Array,
   out: NodeJS.WritableStream,
-  opts: { startsAtEntry?: boolean } = {},
+  opts: { startsAtEntry?: boolean; payload?: PayloadSource } = {},
 ): Promise<{ size: number }> {
   const want = toArchivePath(archivePath);
   const base = want.subarray(want.lastIndexOf(0x2f) + 1);
@@ -294,12 +304,37 @@ export async function extractSingleFile(
     }
     if (e.kind === 'hardlink') throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'archive path', `${displayPath(want)} is a hard link to ${displayPath(e.target)}; restore that path`);
     if (e.kind !== 'file') throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'archive path', `${displayPath(want)} is a ${e.kind}, not a regular file`);
-    let size = 0;
-    for await (const b of e.content()) {
-      size += b.length;
-      if (!out.write(b)) await once(out, 'drain');
-    }
-    return { size };
+    return await pipeContent(e.content(), out); // awaited here: leaving the loop closes the decoder
   }
   throw bulwarkError('BULWARK_NOT_FOUND', `archive path ${JSON.stringify(displayPath(want))}`);
+}
+
+/**
+ * Streams one regular file of a split archive to `out` (not ended) from its
+ * catalog entry's payload range alone: no metadata stream needed.
+ */
+export async function extractSingleFileFromCatalog(
+  catalog: Catalog,
+  archivePath: string | Uint8Array,
+  payload: PayloadSource,
+  out: NodeJS.WritableStream,
+): Promise<{ size: number }> {
+  const want = toArchivePath(archivePath);
+  const e = catalog.find(want);
+  if (!e) throw bulwarkError('BULWARK_NOT_FOUND', `archive path ${JSON.stringify(displayPath(want))}`);
+  if (e.kind === 'hardlink') throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'archive path', `${displayPath(want)} is a hard link to ${displayPath(e.target ?? Buffer.alloc(0))}; restore that path`);
+  if (e.kind !== 'file') throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'archive path', `${displayPath(want)} is a ${e.kind}, not a regular file`);
+  if (e.payloadOffset === undefined || e.payloadLength === undefined) {
+    throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'catalog', 'not the catalog of a split archive (no payload ranges); use extractSingleFile with the archive');
+  }
+  return pipeContent(new FileBody({ payload, offset: e.payloadOffset, length: e.payloadLength }, e.size).content(), out);
+}
+
+async function pipeContent(content: AsyncIterable<Buffer>, out: NodeJS.WritableStream): Promise<{ size: number }> {
+  let size = 0;
+  for await (const b of content) {
+    size += b.length;
+    if (!out.write(b)) await once(out, 'drain');
+  }
+  return { size };
 }

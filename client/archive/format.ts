@@ -13,6 +13,7 @@
  *             ‖ xattrCount × (nameLen u8 ‖ name ‖ valueLen u32 ‖ value)
  *             ‖ kind-specific:
  *               FILE      size u64                    (content segments follow the record)
+ *               FILE_REF  size u64 ‖ payloadOffset u64 ‖ payloadLength u64   (split archives only)
  *               SYMLINK   targetLen u16 ‖ target      (raw bytes, as readlink gave them)
  *               HARDLINK  targetLen u16 ‖ target      (archive path of the first occurrence)
  *               CHAR/BLOCK major u32 ‖ minor u32
@@ -35,6 +36,13 @@
  * restore knows which paths later HARDLINK records may point at. Hard links
  * are tracked for regular files only; other kinds are stored per name.
  *
+ * Split archives (PBS's .mpxar + .ppxar) are two streams: the metadata
+ * stream starts with SPLIT_META_MAGIC and holds the same records, except
+ * that a regular file is a FILE_REF record (kind 9) with nothing after it;
+ * its content (segment* ‖ 'E', as above) lies in the payload stream at
+ * [payloadOffset, payloadOffset + payloadLength). A single stream has no
+ * FILE_REF, a metadata stream no FILE. See payload.ts.
+ *
  * Sparse files: runs of all-zero 4 KiB pages (aligned in the file) become
  * holes, so a mostly empty file costs a few bytes and stays sparse when
  * restored. Sockets are not archived (a warning says so).
@@ -48,12 +56,18 @@ import { bulwarkError } from '../../errors.ts';
 /** sha256("Bulwark file archive v1.0")[0..8]. NEVER CHANGE. */
 export const ARCHIVE_MAGIC = Buffer.from([70, 198, 145, 219, 188, 244, 189, 225]);
 
+/** sha256("Bulwark split archive metadata v1.0")[0..8]: the metadata stream of a split archive. NEVER CHANGE. */
+export const SPLIT_META_MAGIC = Buffer.from([156, 227, 16, 172, 94, 153, 197, 98]);
+
 export const KIND_CODES = { dir: 1, file: 2, symlink: 3, hardlink: 4, char: 5, block: 6, fifo: 7, 'dir-end': 8 } as const;
 export type RecordKind = keyof typeof KIND_CODES;
 export type EntryKind = Exclude<RecordKind, 'dir-end'>;
 export const KIND_BY_CODE: ReadonlyMap<number, RecordKind> = new Map(
   Object.entries(KIND_CODES).map(([k, v]) => [v, k as RecordKind]),
 );
+
+/** Record kind of a split archive's regular file: a FILE whose content is in the payload stream. Not an entry kind of its own. */
+export const FILE_REF_CODE = 9;
 
 export const FLAG_HAS_LINKS = 0x01;
 export const KNOWN_FLAGS = FLAG_HAS_LINKS;
@@ -92,7 +106,8 @@ export interface EntryMeta {
 export type EntryHeader = EntryMeta &
   (
     | { kind: 'dir' }
-    | { kind: 'file'; size: number }
+    /** payloadOffset/payloadLength: only in a split archive's metadata stream (a FILE_REF record). */
+    | { kind: 'file'; size: number; payloadOffset?: number; payloadLength?: number }
     | { kind: 'symlink'; target: Buffer }
     | { kind: 'hardlink'; target: Buffer }
     | { kind: 'char' | 'block'; major: number; minor: number }
