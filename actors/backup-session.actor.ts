@@ -5,6 +5,7 @@
  * (`{ wid }`, `{ existed }`, `{ data }`…). Frames go out through the
  * session's port (the transport's socket).
  */
+import { decodeManifestBlob } from '../datastore/manifest.ts';
 import { fromPromise } from 'xstate';
 import { BackupWriter } from '../datastore/backup-writer.ts';
 import { bulwarkError } from '../errors.ts';
@@ -54,7 +55,8 @@ export function backupSessionLogic(res: SessionResources) {
         }
       }),
       finishWriter: fromPromise<Ok, WriterInput>(async ({ input }) => {
-        const { stats } = await (input.writer as BackupWriter).finish();
+        const manifest = input.manifest && decodeManifestBlob(Buffer.from(input.manifest), 'client manifest');
+        const { stats } = await (input.writer as BackupWriter).finish(manifest ? { manifest } : {});
         res.untrack(input.sessionId)?.log.info({ stats }, 'backup finished');
         return {};
       }),

@@ -2,24 +2,43 @@
 /**
  * bulwark-client: back up to and restore from a Bulwark server (options and
  * environment after proxmox-backup-client). Errors end with one line on
- * stderr and a non-zero exit code.
+ * stderr and a non-zero exit code (2 for usage errors).
  */
 import { parseArgs } from 'node:util';
+import { backupCommand } from '../client/commands/backup.ts';
+import { catalogCommand } from '../client/commands/catalog.ts';
 import { keyCreate, keyShow } from '../client/commands/key.ts';
+import { datastoreStatus, listGroups, listSnapshots } from '../client/commands/listing.ts';
+import { restoreCommand } from '../client/commands/restore.ts';
+import { connectFromEnv } from '../client/cli-env.ts';
 import { parseOutputFormat } from '../client/output.ts';
 import { bulwarkError, isBulwarkError } from '../errors.ts';
 
 const HELP = `Usage: bulwark-client <command> [options]
 
 Commands:
-  key create [PATH] [--kdf none|scrypt]   create an encryption key (password from BULWARK_ENCRYPTION_PASSWORD)
-  key show [PATH]                         show a key's fingerprint and metadata
+  backup NAME.bxar:DIR|NAME.img:FILE ...   back up directory trees and images
+      [--ns NS] [--backup-type host|vm|ct] [--backup-id ID] [--keyfile F]
+      [--exclude GLOB]... [--backup-time EPOCH]
+  restore SNAPSHOT ARCHIVE TARGET [--pattern GLOB]
+      ARCHIVE: NAME.bxar (TARGET a directory), NAME.img (a file, device or -),
+      NAME.bxar/PATH with TARGET - (one file to stdout)
+  snapshot list [TYPE/ID]                  list snapshots
+  list                                     list backup groups
+  catalog SNAPSHOT NAME.bxar [DIR]         list the entries of a tree archive
+  status                                   datastore usage
+  key create [PATH] [--kdf none|scrypt]    create an encryption key
+  key show [PATH]                          show a key's fingerprint
+
+SNAPSHOT is TYPE/ID/TIME, e.g. host/web1/2026-11-24T10:00:00Z.
 
 Common options:
   --repository [[user@realm[!token]@]host[:port]:]store   (env BULWARK_REPOSITORY)
-  --fingerprint FP       pin the server certificate's SHA-256 fingerprint (env BULWARK_FINGERPRINT)
+  --fingerprint FP    pin the server certificate's SHA-256 fingerprint (env BULWARK_FINGERPRINT)
+  --ns NS             namespace (a/b/c)
+  --keyfile F         encryption key file (password in BULWARK_ENCRYPTION_PASSWORD)
   --output-format text|json|json-pretty
-Environment: BULWARK_PASSWORD (password or API token secret)
+Environment: BULWARK_PASSWORD (the password, or the API token secret)
 `;
 
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
@@ -29,20 +48,40 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
       repository: { type: 'string' },
       fingerprint: { type: 'string' },
       'output-format': { type: 'string' },
+      ns: { type: 'string' },
+      'backup-type': { type: 'string' },
+      'backup-id': { type: 'string' },
+      'backup-time': { type: 'string' },
+      keyfile: { type: 'string' },
+      exclude: { type: 'string', multiple: true },
+      pattern: { type: 'string' },
       kdf: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
     strict: true,
   });
-  const [command, sub, ...rest] = positionals;
+  const [command, ...args] = positionals;
   if (values.help || command === undefined || command === 'help') return HELP;
   const format = parseOutputFormat(values['output-format']);
   switch (command) {
+    case 'backup':
+      return backupCommand(args, values, format, env);
+    case 'restore':
+      return restoreCommand(args, values, env);
+    case 'catalog':
+      return catalogCommand(args, values, format, env);
+    case 'list':
+      return listGroups(await connectFromEnv(values, env), values.ns, format);
+    case 'snapshot':
+      if (args[0] !== 'list') throw bulwarkError('BULWARK_USAGE', `unknown snapshot command ${JSON.stringify(args[0] ?? '')} (use list)`);
+      return listSnapshots(await connectFromEnv(values, env), args[1], values.ns, format);
+    case 'status':
+      return datastoreStatus(await connectFromEnv(values, env), format);
     case 'key':
-      if (sub === 'create') return keyCreate(rest[0], values.kdf ?? 'none', env);
-      if (sub === 'show') return keyShow(rest[0], format, env);
-      throw bulwarkError('BULWARK_USAGE', `unknown key command ${JSON.stringify(sub ?? '')} (use create or show)`);
+      if (args[0] === 'create') return keyCreate(args[1], values.kdf ?? 'none', env);
+      if (args[0] === 'show') return keyShow(args[1], format, env);
+      throw bulwarkError('BULWARK_USAGE', `unknown key command ${JSON.stringify(args[0] ?? '')} (use create or show)`);
     default:
       throw bulwarkError('BULWARK_USAGE', `unknown command ${JSON.stringify(command)} (see --help)`);
   }

@@ -80,14 +80,19 @@ export class ServerConnection {
     });
   }
 
-  /** Opens a WebSocket on `path` with the credentials; rejects with the server's error on a refused upgrade. */
-  openWebSocket(path: string, query: Readonly<Record<string, string>>): Promise<WebSocket> {
+  /**
+   * Opens a WebSocket on `path` with the credentials; rejects with the
+   * server's error on a refused upgrade. `attach` runs before the socket
+   * opens, so no frame the server sends right after the upgrade is missed.
+   */
+  openWebSocket<T>(path: string, query: Readonly<Record<string, string>>, attach: (ws: WebSocket) => T): Promise<T> {
     const host = this.repo.host.includes(':') ? `[${this.repo.host}]` : this.repo.host;
     const url = `wss://${host}:${this.repo.port}${path}?${new URLSearchParams(query).toString()}`;
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { headers: this.#creds.headers, ...this.#trust, maxPayload: 64 * 1024 * 1024, perMessageDeflate: false });
       ws.binaryType = 'nodebuffer';
-      ws.once('open', () => resolve(ws));
+      const attached = attach(ws);
+      ws.once('open', () => resolve(attached));
       ws.once('unexpected-response', (_req, res) => {
         const parts: Buffer[] = [];
         res.on('data', (d: Buffer) => parts.push(d));

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { encodeBlob } from '../datastore/blob.ts';
 import type { CryptKey } from '../datastore/crypt-key.ts';
 import { chunkDigest } from '../datastore/digest.ts';
+import { bulwarkError } from '../errors.ts';
 import type { RpcSession } from './rpc.ts';
 
 export interface UploadStats {
@@ -46,7 +47,10 @@ export interface UploadResult extends UploadStats {
   readonly csum: Buffer;
 }
 
-export async function uploadIndex(chunks: AsyncIterable<Buffer>, opts: UploadIndexOptions): Promise<UploadResult> {
+/** A chunk to upload, or one the server already has (from the previous snapshot), given by digest and size. */
+export type UploadItem = Buffer | { readonly digest: Buffer; readonly size: number };
+
+export async function uploadIndex(chunks: AsyncIterable<UploadItem>, opts: UploadIndexOptions): Promise<UploadResult> {
   const { rpc, known } = opts;
   const created = await rpc.request('create-index', {
     kind: opts.kind,
@@ -73,12 +77,13 @@ export async function uploadIndex(chunks: AsyncIterable<Buffer>, opts: UploadInd
     appends.push(later(Promise.all(uploads).then(() => rpc.request('append', { wid, digests, offsets }))));
   };
 
-  for await (const data of chunks) {
-    const digest = chunkDigest(data, opts.key);
+  for await (const item of chunks) {
+    const data = Buffer.isBuffer(item) ? item : undefined;
+    const digest = data ? chunkDigest(data, opts.key) : (item as { digest: Buffer }).digest;
     const hex = digest.toString('hex');
     const position = stats.chunks;
     stats.chunks++;
-    stats.size += data.length;
+    stats.size += data ? data.length : (item as { size: number }).size;
     if (opts.kind === 'dynamic') {
       const end = Buffer.alloc(8);
       end.writeBigUInt64LE(BigInt(stats.size));
@@ -88,6 +93,8 @@ export async function uploadIndex(chunks: AsyncIterable<Buffer>, opts: UploadInd
 
     if (known.has(hex)) {
       stats.reusedChunks++;
+    } else if (!data) {
+      throw bulwarkError('BULWARK_UNKNOWN_CHUNK', hex);
     } else {
       known.add(hex);
       const blob = encodeBlob(data, { compress: opts.compress ?? true, ...(opts.key && { key: opts.key }) });

@@ -10,9 +10,11 @@
  *
  * Finished snapshots and complete chunks are never touched.
  */
+import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isBulwarkError } from '../errors.ts';
+import { manifestPath } from './layout.ts';
 import { lockSnapshot } from './locks.ts';
 import { listGroups, listNamespaces, listSnapshots, removeSnapshot } from './snapshots.ts';
 import { BackupGroup } from './backup-ref.ts';
@@ -48,6 +50,8 @@ export async function removeDeadSnapshots(store: string): Promise<string[]> {
           throw err;
         }
         try {
+          // Listed as unfinished, but its writer may have committed and let go in between.
+          if (existsSync(manifestPath(store, snap.dir))) continue;
           await removeSnapshot(store, snap.dir, { lock });
           removed.push(`${ns.isRoot ? '' : `${ns.toString()}:`}${snap.dir.toString()}`);
         } finally {

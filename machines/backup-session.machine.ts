@@ -132,7 +132,7 @@ export const backupSessionMachine = base.extend({
         seq: context.seq + 1,
         credit: context.credit - bytes,
         queue: [...context.queue, { seq: context.seq, request, bytes }],
-        ...(request.op === 'finish' && { finishId: request.id }),
+        ...(request.op === 'finish' && { finishId: request.id, ...(request.manifest && { finishManifest: request.manifest }) }),
       };
     }),
     schedule: base.enqueueActions(({ context, enqueue }) => {
@@ -257,7 +257,7 @@ export const backupSessionMachine = base.extend({
     finishing: {
       invoke: {
         src: 'finishWriter',
-        input: ({ context }) => ({ sessionId: context.sessionId, writer: context.writer }),
+        input: ({ context }) => ({ sessionId: context.sessionId, writer: context.writer, ...(context.finishManifest && { manifest: context.finishManifest }) }),
         onDone: { target: 'done', actions: { type: 'send', params: ({ context, event }) => ({ frame: { id: context.finishId!, ok: event.output ?? {} } }) } },
         onError: {
           target: 'aborting',

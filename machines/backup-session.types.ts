@@ -57,7 +57,7 @@ export type BackupRequest =
   | { readonly id: number; readonly op: 'append'; readonly wid: number; readonly digests: Uint8Array; readonly offsets: readonly number[] }
   | { readonly id: number; readonly op: 'close-index'; readonly wid: number; readonly count: number; readonly size: number; readonly csum: Uint8Array }
   | { readonly id: number; readonly op: 'blob'; readonly name: string; readonly data: Uint8Array }
-  | { readonly id: number; readonly op: 'finish' };
+  | { readonly id: number; readonly op: 'finish'; readonly manifest?: Uint8Array };
 
 export type BackupOp = BackupRequest['op'];
 
@@ -115,6 +115,8 @@ export type OpInputOf<O extends BackupOp> = OpInput<Extract<BackupRequest, { op:
 export interface WriterInput {
   readonly sessionId: string;
   readonly writer: unknown;
+  /** For finishWriter: the client's manifest blob, when it signed one. */
+  readonly manifest?: Uint8Array;
 }
 
 /** A request that has arrived, in arrival order. */
@@ -147,6 +149,8 @@ export interface BackupSessionContext {
   readonly running: readonly Pending<BackupRequest>[];
   /** Id of the `finish` request once it has arrived. */
   readonly finishId?: number;
+  /** The client's own (signed) manifest blob sent with `finish`, if any. */
+  readonly finishManifest?: Uint8Array;
   /** Why the session failed to start or was aborted. */
   readonly fault?: Fault;
   readonly disconnected: boolean;

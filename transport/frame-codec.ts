@@ -112,8 +112,10 @@ export function parseBackupRequest(value: unknown): BackupRequest {
       return { id, op, name: r.string('name') };
     case 'previous-manifest':
     case 'resume':
-    case 'finish':
-      return { id, op };
+    case 'finish': {
+      if ((value as Fields).manifest === undefined) return { id, op };
+      return { id, op, manifest: r.bin('manifest') };
+    }
     case 'create-index': {
       const kind = (value as Fields).kind;
       if (kind !== 'fixed' && kind !== 'dynamic') return r.bad('kind', "'fixed' or 'dynamic'");

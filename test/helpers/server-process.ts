@@ -97,3 +97,20 @@ export function httpsGet(port: number, path: string, ca: Buffer): Promise<{ stat
     req.end();
   });
 }
+
+/** Resolves when the server's stderr (its JSON log) has a line matching `pattern`. */
+export function waitForLog(server: StartedServer, pattern: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const onData = (d: Buffer | string) => {
+      seen += d.toString();
+      const line = seen.split('\n').find((l) => pattern.test(l));
+      if (line) {
+        server.child.stderr!.off('data', onData);
+        resolve(line);
+      }
+    };
+    server.child.stderr!.on('data', onData);
+    void server.done.then((r) => reject(new Error(`server exited before logging ${pattern}: ${r.stderr}`)));
+  });
+}

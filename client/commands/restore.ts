@@ -1,0 +1,49 @@
+/**
+ * `bulwark-client restore SNAPSHOT ARCHIVE TARGET [--pattern GLOB] [--ns NS] [--keyfile F]`.
+ * ARCHIVE is `NAME.bxar` (TARGET a directory), `NAME.img` (TARGET a file,
+ * a block device or `-` for stdout) or `NAME.bxar/PATH` with TARGET `-` to
+ * write one file of the tree to stdout.
+ */
+import { loadKeyFile } from '../../datastore/crypt-key.ts';
+import { parseSnapshotRef } from '../../datastore/backup-ref.ts';
+import { bulwarkError } from '../../errors.ts';
+import { connectFromEnv, type CommonOptions } from '../cli-env.ts';
+import { humanBytes } from '../output.ts';
+import { openReader, restoreImage, restoreSingleFile, restoreTree } from '../restore-job.ts';
+
+export interface RestoreCommandOptions extends CommonOptions {
+  readonly ns?: string;
+  readonly keyfile?: string;
+  readonly pattern?: string;
+}
+
+export async function restoreCommand(args: readonly string[], opts: RestoreCommandOptions, env: NodeJS.ProcessEnv): Promise<string> {
+  const [snapText, archive, target] = args;
+  if (!snapText || !archive || !target) throw bulwarkError('BULWARK_USAGE', 'restore needs SNAPSHOT ARCHIVE TARGET (e.g. host/web1/2026-11-24T10:00:00Z root.bxar /restore)');
+  const snap = parseSnapshotRef(snapText);
+  const key = opts.keyfile ? await loadKeyFile(opts.keyfile, env.BULWARK_ENCRYPTION_PASSWORD) : undefined;
+  const conn = await connectFromEnv(opts, env);
+  const started = Date.now();
+  const { rpc, manifest } = await openReader(conn, { ...(opts.ns && { ns: opts.ns }), type: snap.type, id: snap.id, time: snap.time }, key);
+  try {
+    const single = /^([^/]+)\.bxar\/(.+)$/.exec(archive);
+    if (single) {
+      if (target !== '-') throw bulwarkError('BULWARK_USAGE', 'a single file (NAME.bxar/PATH) is restored to stdout: use - as TARGET');
+      await restoreSingleFile(rpc, manifest, single[1]!, single[2]!, process.stdout, key);
+      return '';
+    }
+    const m = /^(.+)\.(bxar|img)$/.exec(archive);
+    if (!m) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'archive', `${archive} (expected NAME.bxar, NAME.img or NAME.bxar/PATH)`);
+    if (m[2] === 'img') {
+      const size = await restoreImage(rpc, manifest, m[1]!, target === '-' ? process.stdout : target, key);
+      return target === '-' ? '' : `restored ${humanBytes(size)} to ${target} in ${((Date.now() - started) / 1000).toFixed(2)} s\n`;
+    }
+    if (target === '-') throw bulwarkError('BULWARK_USAGE', 'a tree archive restores into a directory; for one file use NAME.bxar/PATH -');
+    const warnings: string[] = [];
+    const stats = await restoreTree(rpc, manifest, m[1]!, target, { ...(opts.pattern && { pattern: opts.pattern }), ...(key && { key }), onWarning: (w) => warnings.push(w) });
+    for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+    return `restored ${stats.entries} entries, ${humanBytes(stats.bytes)} (${stats.unchanged} unchanged files skipped) in ${((Date.now() - started) / 1000).toFixed(2)} s\n`;
+  } finally {
+    rpc.close();
+  }
+}

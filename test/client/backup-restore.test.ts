@@ -1,0 +1,130 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { client, clientEnv, runClient } from '../helpers/client-process.ts';
+import { makeDataDir, removeDataDir, startServer, type StartedServer } from '../helpers/server-process.ts';
+import { compareTrees, makeFullTree } from '../helpers/tree-fixtures.ts';
+
+const PASSWORD = 'test-admin-password';
+let server: StartedServer;
+let work: string;
+let env: NodeJS.ProcessEnv;
+const src = () => join(work, 'src');
+const image = () => join(work, 'disk.img');
+const T0 = Math.floor(Date.now() / 1000) - 3600;
+const snap = (id: string, t: number) => `host/${id}/${new Date(t * 1000).toISOString().replace('.000Z', 'Z')}`;
+
+before(async () => {
+  work = makeDataDir();
+  server = await startServer({ env: { BULWARK_ADMIN_PASSWORD: PASSWORD } });
+  env = clientEnv(server, PASSWORD, { XDG_CONFIG_HOME: join(work, 'config') });
+  mkdirSync(src());
+  await makeFullTree(src());
+  writeFileSync(join(src(), 'hundred-mb.bin'), randomBytes(100 * 1000 * 1000));
+  writeFileSync(image(), Buffer.concat([randomBytes(5 * 1024 * 1024), Buffer.alloc(8 * 1024 * 1024), randomBytes(1234)]));
+});
+
+after(async () => {
+  await server?.stop();
+  if (server) removeDataDir(server.dataDir);
+  if (work) removeDataDir(work);
+});
+
+describe('bulwark-client against a real server', () => {
+  test('backup and full restore of a tree with every file kind and an image', async () => {
+    const out = JSON.parse(await client(['backup', `root.bxar:${src()}`, `disk.img:${image()}`, '--backup-id', 'full', '--backup-time', String(T0), '--output-format', 'json'], env)) as {
+      snapshot: string; archives: { name: string; uploadedChunks: number; size: number }[];
+    };
+    assert.equal(out.snapshot, snap('full', T0));
+    assert.ok(out.archives.every((a) => a.uploadedChunks > 0));
+
+    const target = join(work, 'restore-full');
+    await client(['restore', snap('full', T0), 'root.bxar', target], env);
+    assert.deepEqual(await compareTrees(src(), target), []);
+
+    const img = join(work, 'restored.img');
+    await client(['restore', snap('full', T0), 'disk.img', img], env);
+    assert.ok(readFileSync(img).equals(readFileSync(image())));
+
+    // Restoring into the same tree again rewrites nothing.
+    const again = await client(['restore', snap('full', T0), 'root.bxar', target], env);
+    assert.match(again, /\(\d+ unchanged files skipped\)/);
+    assert.doesNotMatch(again, /\(0 unchanged/);
+    assert.deepEqual(await compareTrees(src(), target), []);
+  });
+
+  test('an unchanged second backup uploads no chunk', async () => {
+    const first = JSON.parse(await client(['backup', `root.bxar:${src()}`, '--backup-id', 'incr', '--backup-time', String(T0), '--output-format', 'json'], env)) as { archives: { uploadedChunks: number }[] };
+    assert.ok(first.archives[0]!.uploadedChunks > 0);
+    const second = JSON.parse(await client(['backup', `root.bxar:${src()}`, '--backup-id', 'incr', '--backup-time', String(T0 + 60), '--output-format', 'json'], env)) as {
+      archives: { uploadedChunks: number; uploadedBytes: number; reusedChunks: number }[];
+    };
+    assert.equal(second.archives[0]!.uploadedChunks, 0);
+    assert.equal(second.archives[0]!.uploadedBytes, 0);
+    assert.ok(second.archives[0]!.reusedChunks > 0);
+    const target = join(work, 'restore-incr');
+    await client(['restore', snap('incr', T0 + 60), 'root.bxar', target], env);
+    assert.deepEqual(await compareTrees(src(), target), []);
+  });
+
+  test('listings, catalog and a single file to stdout', async () => {
+    const snaps = JSON.parse(await client(['snapshot', 'list', 'host/full', '--output-format', 'json'], env)) as Record<string, unknown>[];
+    assert.equal(snaps.length, 1);
+    assert.equal(snaps[0]!['backup-type'], 'host');
+    assert.equal(snaps[0]!['backup-id'], 'full');
+    assert.equal(snaps[0]!['backup-time'], T0);
+    assert.equal(snaps[0]!.owner, 'admin@pbs');
+    assert.ok((snaps[0]!.size as number) > 100_000_000);
+    const groups = JSON.parse(await client(['list', '--output-format', 'json'], env)) as Record<string, unknown>[];
+    assert.ok(groups.some((g) => g['backup-id'] === 'full' && g['backup-count'] === 1));
+    const table = await client(['snapshot', 'list'], env);
+    assert.match(table, /host\/full\//);
+
+    const catalog = JSON.parse(await client(['catalog', snap('full', T0), 'root.bxar', '--output-format', 'json'], env)) as { path: string; type: string }[];
+    assert.ok(catalog.some((e) => e.path === 'small.txt' && e.type === 'file'));
+
+    const one = await runClient(['restore', snap('full', T0), 'root.bxar/small.txt', '-'], env);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(one.stdout.toString(), 'hello, bulwark\n');
+  });
+
+  test('encrypted backup: restore needs the right key, and fails clearly otherwise', async () => {
+    const keyA = join(work, 'a.key');
+    const keyB = join(work, 'b.key');
+    await client(['key', 'create', keyA], env);
+    await client(['key', 'create', keyB], env);
+    const small = join(work, 'small-src');
+    mkdirSync(small);
+    writeFileSync(join(small, 'secret.txt'), 'the plans\n'.repeat(1000));
+    await client(['backup', `root.bxar:${small}`, '--backup-id', 'enc', '--backup-time', String(T0), '--keyfile', keyA], env);
+
+    // The server holds no plaintext: no chunk file contains the secret.
+    const target = join(work, 'restore-enc');
+    await client(['restore', snap('enc', T0), 'root.bxar', target, '--keyfile', keyA], env);
+    assert.deepEqual(await compareTrees(small, target), []);
+
+    const noKey = await runClient(['restore', snap('enc', T0), 'root.bxar', join(work, 'x1')], env);
+    assert.equal(noKey.code, 1);
+    assert.match(noKey.stderr, /encrypted; a key is required/);
+    const wrongKey = await runClient(['restore', snap('enc', T0), 'root.bxar', join(work, 'x2'), '--keyfile', keyB], env);
+    assert.equal(wrongKey.code, 1);
+    assert.match(wrongKey.stderr, /bad signature|wrong key/);
+  });
+
+  test('bad arguments give one line and a non-zero exit', async () => {
+    const r1 = await runClient(['backup', 'nonsense'], env);
+    assert.equal(r1.code, 1);
+    assert.match(r1.stderr, /expected NAME\.bxar:DIR or NAME\.img:FILE/);
+    const r2 = await runClient(['restore', 'host/full/not-a-time', 'root.bxar', '/tmp/x'], env);
+    assert.notEqual(r2.code, 0);
+    assert.equal(r2.stderr.trim().split('\n').length, 1);
+    const r3 = await runClient(['list'], { ...env, BULWARK_PASSWORD: 'wrong' });
+    assert.equal(r3.code, 1);
+    assert.match(r3.stderr, /authentication failed/);
+    const r4 = await runClient(['list'], { ...env, BULWARK_FINGERPRINT: '00'.repeat(32) });
+    assert.equal(r4.code, 1);
+    assert.match(r4.stderr, /does not match the pinned/);
+  });
+});
