@@ -14,6 +14,8 @@ import type { BackupType } from '../datastore/names.ts';
 import { imageIndexName, type ArchiveSpec } from './archive-spec.ts';
 import type { ServerConnection } from './connection.ts';
 import { imageSize, IMAGE_CHUNK_SIZE, readImageChunks } from './image-source.ts';
+import { availableParallelism } from 'node:os';
+import { EncodePool } from './encode-pool.ts';
 import { RpcSession } from './rpc.ts';
 import { uploadTree } from './tree-upload.ts';
 import { uploadIndex, type UploadStats } from './uploader.ts';
@@ -29,6 +31,8 @@ export interface BackupJobOptions {
   readonly exclude?: readonly string[];
   readonly onProgress?: (p: Readonly<BackupProgress>) => void;
   readonly onWarning?: (message: string) => void;
+  /** Worker threads for digest + encode (default: one per core but one, at least one; 0 = main thread). */
+  readonly encodeWorkers?: number;
 }
 
 export interface BackupProgress {
@@ -57,6 +61,7 @@ export interface SessionContext {
   readonly known: Set<string>;
   readonly previous: Manifest | undefined;
   readonly key?: CryptKey;
+  readonly pool?: EncodePool;
   readonly files: ManifestFileInput[];
   readonly cryptMode: 'none' | 'encrypt';
   readonly progress: BackupProgress;
@@ -78,6 +83,8 @@ function usablePrevious(m: Manifest | undefined, key: CryptKey | undefined): Man
 }
 
 export async function runBackup(opts: BackupJobOptions): Promise<BackupSummary> {
+  const workers = opts.encodeWorkers ?? Math.max(1, availableParallelism() - 1);
+  const pool = workers > 0 ? new EncodePool(workers, opts.key) : undefined;
   const rpc = await opts.conn.openWebSocket('/api2/ws/backup', {
     store: opts.conn.repo.store,
     ...(opts.ns && { ns: opts.ns }),
@@ -103,6 +110,7 @@ export async function runBackup(opts: BackupJobOptions): Promise<BackupSummary> 
     const ctx: SessionContext = {
       rpc, known, previous, files,
       ...(opts.key && { key: opts.key }),
+      ...(pool && { pool }),
       cryptMode: opts.key ? 'encrypt' : 'none',
       progress: { archive: '', files: 0, bytes: 0, uploadedBytes: 0, reusedChunks: 0, chunks: 0 },
       ...(opts.onProgress && { onProgress: opts.onProgress }),
@@ -132,6 +140,7 @@ export async function runBackup(opts: BackupJobOptions): Promise<BackupSummary> 
     return { snapshot: `${opts.backupType}/${opts.backupId}/${new Date(opts.backupTime * 1000).toISOString().replace('.000Z', 'Z')}`, archives, resumedChunks };
   } finally {
     rpc.close();
+    await pool?.close();
   }
 }
 
@@ -143,6 +152,7 @@ async function uploadImage(ctx: SessionContext, name: string, path: string): Pro
   const result = await uploadIndex(readImageChunks(path, size), {
     rpc: ctx.rpc, kind: 'fixed', name: indexName, known: ctx.known, size, chunkSize: IMAGE_CHUNK_SIZE,
     ...(ctx.key && { key: ctx.key }),
+    ...(ctx.pool && { pool: ctx.pool }),
     onProgress: (s) => {
       Object.assign(ctx.progress, { bytes: s.size, uploadedBytes: s.uploadedBytes, reusedChunks: s.reusedChunks, chunks: s.chunks });
       ctx.onProgress?.(ctx.progress);

@@ -51,7 +51,7 @@ export async function uploadTree(ctx: SessionContext, name: string, root: string
     });
     ctx.onProgress?.(ctx.progress);
   };
-  const common = { rpc: ctx.rpc, kind: 'dynamic' as const, known: ctx.known, ...(ctx.key && { key: ctx.key }) };
+  const common = { rpc: ctx.rpc, kind: 'dynamic' as const, known: ctx.known, ...(ctx.key && { key: ctx.key }), ...(ctx.pool && { pool: ctx.pool }) };
 
   const meta = encodeTree(root, {
     exclude,

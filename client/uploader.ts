@@ -11,6 +11,7 @@ import { encodeBlob } from '../datastore/blob.ts';
 import type { CryptKey } from '../datastore/crypt-key.ts';
 import { chunkDigest } from '../datastore/digest.ts';
 import { bulwarkError } from '../errors.ts';
+import type { EncodePool } from './encode-pool.ts';
 import type { RpcSession } from './rpc.ts';
 
 export interface UploadStats {
@@ -33,6 +34,18 @@ export interface UploadIndexOptions {
   readonly size?: number;
   readonly chunkSize?: number;
   readonly onProgress?: (stats: UploadStats) => void;
+  /** Worker threads for digest + encode; without one, the main thread does it. */
+  readonly pool?: EncodePool;
+}
+
+/** Chunks being digested/encoded ahead of the one being sent. */
+const ENCODE_AHEAD = 4;
+
+interface Prepared {
+  readonly digest: Buffer;
+  readonly size: number;
+  /** Undefined for chunks referenced by digest only. */
+  readonly blob?: Buffer;
 }
 
 const APPEND_BATCH = 256;
@@ -77,13 +90,21 @@ export async function uploadIndex(chunks: AsyncIterable<UploadItem>, opts: Uploa
     appends.push(later(Promise.all(uploads).then(() => rpc.request('append', { wid, digests, offsets }))));
   };
 
-  for await (const item of chunks) {
-    const data = Buffer.isBuffer(item) ? item : undefined;
-    const digest = data ? chunkDigest(data, opts.key) : (item as { digest: Buffer }).digest;
+  const prepare = async (item: UploadItem): Promise<Prepared> => {
+    if (!Buffer.isBuffer(item)) return { digest: item.digest, size: item.size };
+    const compress = opts.compress ?? true;
+    if (opts.pool) return { ...(await opts.pool.encode(item, compress)), size: item.length };
+    const digest = chunkDigest(item, opts.key);
+    // Skip encoding what will not be sent.
+    if (known.has(digest.toString('hex'))) return { digest, size: item.length };
+    return { digest, size: item.length, blob: encodeBlob(item, { compress, ...(opts.key && { key: opts.key }) }) };
+  };
+
+  const handle = async ({ digest, size, blob }: Prepared) => {
     const hex = digest.toString('hex');
     const position = stats.chunks;
     stats.chunks++;
-    stats.size += data ? data.length : (item as { size: number }).size;
+    stats.size += size;
     if (opts.kind === 'dynamic') {
       const end = Buffer.alloc(8);
       end.writeBigUInt64LE(BigInt(stats.size));
@@ -93,21 +114,28 @@ export async function uploadIndex(chunks: AsyncIterable<UploadItem>, opts: Uploa
 
     if (known.has(hex)) {
       stats.reusedChunks++;
-    } else if (!data) {
+    } else if (!blob) {
       throw bulwarkError('BULWARK_UNKNOWN_CHUNK', hex);
     } else {
       known.add(hex);
-      const blob = encodeBlob(data, { compress: opts.compress ?? true, ...(opts.key && { key: opts.key }) });
       await rpc.waitForCredit(blob.length);
       stats.uploadedChunks++;
       stats.uploadedBytes += blob.length;
-      batchUploads.push(later(rpc.request('chunk', { wid, digest, size: data.length, data: blob })));
+      batchUploads.push(later(rpc.request('chunk', { wid, digest, size, data: blob })));
     }
     batchDigests.push(digest);
     batchOffsets.push(opts.kind === 'dynamic' ? stats.size : position);
     if (batchDigests.length >= APPEND_BATCH) flush();
     opts.onProgress?.(stats);
+  };
+
+  // Chunks are prepared (digest, encode) a few ahead and handled strictly in order.
+  const ahead: Promise<Prepared>[] = [];
+  for await (const item of chunks) {
+    ahead.push(later(prepare(item)));
+    if (ahead.length >= ENCODE_AHEAD) await handle(await ahead.shift()!);
   }
+  while (ahead.length > 0) await handle(await ahead.shift()!);
   flush();
   await Promise.all(appends);
   const digestSum = csum.digest();
