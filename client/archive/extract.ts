@@ -33,6 +33,7 @@ import {
 } from './format.ts';
 import { isCode, isRoot, isUtf8Clean, makeNode, setTimesPrecise, writeXattrs } from './fs-meta.ts';
 import type { PayloadSource } from './payload.ts';
+import { futimensNs, nativeLoadError } from '../../native/index.ts';
 
 export interface ExtractOptions {
   /** Glob on archive paths (format.ts pathMatcher); a matching directory brings its whole subtree. */
@@ -67,6 +68,8 @@ interface Frame {
   selected: boolean;
   /** Exists on disk as a directory (created or merged) in this run. */
   made: boolean;
+  /** Created empty by this run: nothing below it can exist yet, so no lookups are needed. */
+  fresh: boolean;
   /** Children whose time needs the precise (touch) path. */
   times: TimeFix[];
 }
@@ -110,7 +113,7 @@ class Extractor {
       const selected = !this.matches || (parent?.selected ?? false) || (e.path.length > 0 && this.matches(displayPath(e.path)));
       if (e.kind === 'dir') {
         const abs = parent ? Buffer.concat([parent.abs, SLASH, e.name]) : this.target;
-        this.stack.push({ path: e.path, abs, meta: e, selected, made: !parent, times: [] });
+        this.stack.push({ path: e.path, abs, meta: e, selected, made: !parent, fresh: false, times: [] });
         if (selected && parent) this.materialize();
         continue;
       }
@@ -126,9 +129,13 @@ class Extractor {
   private materialize(): void {
     for (const f of this.stack) {
       if (f.made) continue;
-      const st = lstatOrNull(f.abs);
+      const parentFresh = this.stack[this.stack.indexOf(f) - 1]?.fresh === true;
+      const st = parentFresh ? null : lstatOrNull(f.abs);
       if (st && !st.isDirectory()) fs.unlinkSync(f.abs);
-      if (!st?.isDirectory()) fs.mkdirSync(f.abs, 0o700);
+      if (!st?.isDirectory()) {
+        fs.mkdirSync(f.abs, 0o700);
+        f.fresh = true;
+      }
       f.made = true;
       this.stats.entries++;
     }
@@ -177,7 +184,7 @@ class Extractor {
         return;
       }
       const src = Buffer.concat([this.target, SLASH, e.target]);
-      const st = lstatOrNull(abs);
+      const st = parent.fresh ? null : lstatOrNull(abs);
       if (st && this.skipUnchanged && st.ino === fs.lstatSync(src, { bigint: true }).ino) {
         this.stats.unchanged++;
         return;
@@ -187,7 +194,7 @@ class Extractor {
       this.stats.entries++;
       return;
     }
-    const st = lstatOrNull(abs);
+    const st = parent.fresh ? null : lstatOrNull(abs);
     if (st && this.skipUnchanged && unchanged(st, abs, e)) {
       if (e.kind === 'file' && e.flags & FLAG_HAS_LINKS) this.linkable.add(pathKey(e.path));
       this.stats.unchanged++;
@@ -207,7 +214,9 @@ class Extractor {
       fs.chmodSync(abs, e.mode);
       fs.lutimesSync(abs, seconds(e.mtimeNs), seconds(e.mtimeNs));
     }
-    if (this.needsPrecise(e.mtimeNs)) parent.times.push({ name: e.name, mtimeNs: e.mtimeNs });
+    // Files got their exact time through their descriptor already (writeFile).
+    const timedByFd = e.kind === 'file' && nativeLoadError() === undefined;
+    if (this.needsPrecise(e.mtimeNs) && !timedByFd) parent.times.push({ name: e.name, mtimeNs: e.mtimeNs });
     this.stats.entries++;
   }
 
@@ -215,6 +224,7 @@ class Extractor {
     const fd = fs.openSync(abs, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     try {
       let pos = 0;
+      let written = 0;
       for await (const s of e.segments()) {
         if (s.kind === 'hole') {
           pos += s.length;
@@ -225,14 +235,16 @@ class Extractor {
           off += n;
           pos += n;
         }
+        written = pos;
       }
       // Trailing holes exist only through the file's size.
-      fs.ftruncateSync(fd, e.size);
+      if (written < e.size) fs.ftruncateSync(fd, e.size);
       this.stats.bytes += e.size;
       if (this.opts.xattrs !== false) for (const msg of writeXattrs(fd, e.xattrs)) this.warn({ path: displayPath(e.path), message: msg });
       if (this.owner) fs.fchownSync(fd, e.uid, e.gid);
       fs.fchmodSync(fd, e.mode); // after chown, which clears setuid/setgid
-      fs.futimesSync(fd, seconds(e.mtimeNs), seconds(e.mtimeNs));
+      if (this.precise && nativeLoadError() === undefined) futimensNs(fd, e.mtimeNs, e.mtimeNs);
+      else fs.futimesSync(fd, seconds(e.mtimeNs), seconds(e.mtimeNs));
     } finally {
       fs.closeSync(fd);
     }
