@@ -88,7 +88,8 @@ export async function loadArchive(snapshotPath: string, manifest: Manifest, name
   return { data, file, index };
 }
 
-export interface BackupReaderOptions {
+/** Which snapshot of which store a reader or writer works on. */
+export interface SnapshotTargetOptions {
   readonly storePath: string;
   readonly chunkStore: ChunkStore;
   /** `'a/b'` or a BackupNamespace; the root when omitted. */
@@ -98,6 +99,8 @@ export interface BackupReaderOptions {
   /** Epoch seconds or the RFC 3339 dir name. */
   readonly backupTime: number | string;
 }
+
+export type BackupReaderOptions = SnapshotTargetOptions;
 
 export class BackupReader {
   readonly #allowed = new KnownChunks();

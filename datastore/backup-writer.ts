@@ -14,14 +14,14 @@
  * the previous snapshot or a resumed session (backup-known.ts), and the
  * final manifest (manifest-check.ts). Chunk uploads are handled here.
  */
+import type { SnapshotTargetOptions } from './backup-reader.ts';
 import { join } from 'node:path';
 import { bulwarkError, isBulwarkError } from '../errors.ts';
 import { BackupArchives, protocolError as protocol, type CloseIndexClaim, type CreateIndexOptions } from './backup-archives.ts';
 import { KnownChunkSources } from './backup-known.ts';
 import { acquireBackup, releaseBackup, type BackupHold } from './backup-locks.ts';
-import type { BackupDir, BackupNamespace } from './backup-ref.ts';
+import type { BackupDir } from './backup-ref.ts';
 import { blobKind, isEncryptedKind } from './blob.ts';
-import type { ChunkStore } from './chunk-store.ts';
 import { digestHex } from './digest.ts';
 import { KnownChunks } from './known-chunks.ts';
 import { MANIFEST_NAME } from './layout.ts';
@@ -33,15 +33,7 @@ import { removeSnapshot, type SnapshotInfo } from './snapshots.ts';
 
 export type { CloseIndexClaim, CreateIndexOptions } from './backup-archives.ts';
 
-export interface BackupWriterOptions {
-  readonly storePath: string;
-  readonly chunkStore: ChunkStore;
-  /** `'a/b'` or a BackupNamespace; the root when omitted. */
-  readonly ns?: string | BackupNamespace;
-  readonly type: string;
-  readonly id: string;
-  /** Epoch seconds (or the RFC 3339 dir name). */
-  readonly backupTime: number | string;
+export interface BackupWriterOptions extends SnapshotTargetOptions {
   /** Auth id the group must belong to (set on a new group). */
   readonly owner: string;
   /** Epoch ms; default Date.now. */
