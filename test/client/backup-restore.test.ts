@@ -81,6 +81,9 @@ describe('bulwark-client against a real server', () => {
     assert.ok(groups.some((g) => g['backup-id'] === 'full' && g['backup-count'] === 1));
     const table = await client(['snapshot', 'list'], env);
     assert.match(table, /host\/full\//);
+    const [status] = JSON.parse(await client(['status', '--output-format', 'json'], env)) as { store: string; total: number; used: number; avail: number }[];
+    assert.equal(status!.store, 'store1');
+    assert.ok(status!.total > 0 && status!.used > 0 && status!.avail > 0 && status!.used <= status!.total);
 
     const catalog = JSON.parse(await client(['catalog', snap('full', T0), 'root.bxar', '--output-format', 'json'], env)) as { path: string; type: string }[];
     assert.ok(catalog.some((e) => e.path === 'small.txt' && e.type === 'file'));
