@@ -16,7 +16,7 @@ import type { ServerConnection } from './connection.ts';
 import { imageSize, IMAGE_CHUNK_SIZE, readImageChunks } from './image-source.ts';
 import { availableParallelism } from 'node:os';
 import { EncodePool } from './encode-pool.ts';
-import { RpcSession } from './rpc.ts';
+import type { RpcSession } from './rpc.ts';
 import { uploadTree } from './tree-upload.ts';
 import { uploadIndex, type UploadStats } from './uploader.ts';
 
@@ -85,13 +85,9 @@ function usablePrevious(m: Manifest | undefined, key: CryptKey | undefined): Man
 export async function runBackup(opts: BackupJobOptions): Promise<BackupSummary> {
   const workers = opts.encodeWorkers ?? Math.max(1, availableParallelism() - 1);
   const pool = workers > 0 ? new EncodePool(workers, opts.key) : undefined;
-  const rpc = await opts.conn.openWebSocket('/api2/ws/backup', {
-    store: opts.conn.repo.store,
-    ...(opts.ns && { ns: opts.ns }),
-    'backup-type': opts.backupType,
-    'backup-id': opts.backupId,
-    'backup-time': String(opts.backupTime),
-  }, (ws) => new RpcSession(ws));
+  const rpc = await opts.conn.openSession('/api2/ws/backup', {
+    ...(opts.ns && { ns: opts.ns }), type: opts.backupType, id: opts.backupId, time: opts.backupTime,
+  });
   try {
     const hello = await rpc.hello;
     let previous: Manifest | undefined;

@@ -6,9 +6,20 @@
  */
 import { request } from 'node:https';
 import WebSocket from 'ws';
-import { BulwarkError, bulwarkError, ERROR_TABLE, type ErrorCode } from '../errors.ts';
+import { bulwarkError } from '../errors.ts';
+import { remoteError } from './remote-error.ts';
 import type { Repository } from './repository.ts';
+import { RpcSession } from './rpc.ts';
 import { trustFor, type TrustOptions } from './tls-pin.ts';
+
+/** Which snapshot a protocol session works on. */
+export interface SnapshotTarget {
+  readonly ns?: string;
+  readonly type: string;
+  readonly id: string;
+  /** Epoch seconds. */
+  readonly time: number;
+}
 
 export interface ConnectOptions {
   readonly repo: Repository;
@@ -80,6 +91,17 @@ export class ServerConnection {
     });
   }
 
+  /** Opens a backup or reader session (`path`) on a snapshot of this repository's store. */
+  openSession(path: '/api2/ws/backup' | '/api2/ws/reader', snap: SnapshotTarget): Promise<RpcSession> {
+    return this.openWebSocket(path, {
+      store: this.repo.store,
+      ...(snap.ns && { ns: snap.ns }),
+      'backup-type': snap.type,
+      'backup-id': snap.id,
+      'backup-time': String(snap.time),
+    }, (ws) => new RpcSession(ws));
+  }
+
   /**
    * Opens a WebSocket on `path` with the credentials; rejects with the
    * server's error on a refused upgrade. `attach` runs before the socket
@@ -107,10 +129,4 @@ export class ServerConnection {
       ws.once('error', (err) => reject(bulwarkError('BULWARK_IO', url, err.message, { cause: err })));
     });
   }
-}
-
-/** Re-creates a server error locally, keeping its code when we know it. */
-export function remoteError(code: string | undefined, message: string): BulwarkError {
-  const known = code !== undefined && Object.hasOwn(ERROR_TABLE, code);
-  return new BulwarkError(known ? (code as ErrorCode) : 'BULWARK_INTERNAL', message);
 }

@@ -17,25 +17,12 @@ import { Catalog } from './archive/catalog.ts';
 import { extractArchive, extractSingleFileFromCatalog, type ExtractStats } from './archive/extract.ts';
 import { imageIndexName, treeCatalogName, treeMetaIndexName, treePayloadIndexName } from './archive-spec.ts';
 import { readIndexData } from './chunk-reader.ts';
-import type { ServerConnection } from './connection.ts';
+import type { ServerConnection, SnapshotTarget } from './connection.ts';
 import { RemotePayloadSource } from './payload-source.ts';
-import { RpcSession } from './rpc.ts';
-
-export interface SnapshotTarget {
-  readonly ns?: string;
-  readonly type: string;
-  readonly id: string;
-  readonly time: number;
-}
+import type { RpcSession } from './rpc.ts';
 
 export async function openReader(conn: ServerConnection, snap: SnapshotTarget, key?: CryptKey): Promise<{ rpc: RpcSession; manifest: Manifest }> {
-  const rpc = await conn.openWebSocket('/api2/ws/reader', {
-    store: conn.repo.store,
-    ...(snap.ns && { ns: snap.ns }),
-    'backup-type': snap.type,
-    'backup-id': snap.id,
-    'backup-time': String(snap.time),
-  }, (ws) => new RpcSession(ws));
+  const rpc = await conn.openSession('/api2/ws/reader', snap);
   try {
     const manifest = decodeManifestBlob((await rpc.request('manifest')).data as Buffer, 'manifest');
     const encrypted = manifest.files.some((f) => f['crypt-mode'] === 'encrypt');

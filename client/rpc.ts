@@ -8,7 +8,7 @@
 import { Packr } from 'msgpackr';
 import type WebSocket from 'ws';
 import { bulwarkError } from '../errors.ts';
-import { remoteError } from './connection.ts';
+import { remoteError } from './remote-error.ts';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
