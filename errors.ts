@@ -61,6 +61,8 @@ export const ERROR_TABLE = {
   BULWARK_BACKUP_TIME_FUTURE: spec('backup time %s is more than %s seconds ahead of the server clock', 400),
   BULWARK_BACKUP_TIME_OLD: spec('backup time %s is not newer than the last snapshot %s of this group', 400),
   BULWARK_SESSION_ABORTED: spec('session aborted: %s', 400),
+  /** A job (prune, …) stopped on request through its AbortSignal. */
+  BULWARK_ABORTED: spec('%s aborted: %s', 409),
 
   // ── access control ─────────────────────────────────────────────────────
   BULWARK_UNAUTHORIZED: spec('authentication failed: %s', 401),
@@ -70,9 +72,15 @@ export const ERROR_TABLE = {
   // ── server and configuration ───────────────────────────────────────────
   BULWARK_CONFIG_INVALID: spec('configuration %s is invalid: %s', 400),
   BULWARK_CONFIG_DIGEST: spec('configuration %s was changed by someone else (digest mismatch); reload and retry', 409),
+  BULWARK_BAD_SCHEDULE: spec("invalid schedule '%s': %s", 400),
   BULWARK_DATASTORE_UNAVAILABLE: spec('datastore %s is %s', 503),
   BULWARK_NATIVE_MISSING: spec('native module %s could not be loaded: %s'),
   BULWARK_USAGE: spec('%s', 2),
+  BULWARK_VERIFY_FAILED: spec('verification failed for %s snapshot(s): %s; see the task log for details', 500),
+  BULWARK_ESCALATED: spec('%s crashed %s times within its restart window; last error: %s'),
+
+  // ── tasks ──────────────────────────────────────────────────────────────
+  BULWARK_BAD_UPID: spec('unable to parse UPID %s: %s', 400),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;

@@ -9,14 +9,20 @@ import { createActor, type ActorRefFrom, type InspectionEvent } from 'xstate';
 import type { Logger } from 'pino';
 import { configStoreLogic, type ConfigSnapshot } from '../config/config-store.ts';
 import type { DatastoreConfig } from '../config/datastore-config.ts';
+import type { ConfigPaths } from '../config/paths.ts';
 import { datastoresMachine } from '../machines/datastores.machine.ts';
 import type { DatastoreInput } from '../machines/datastore.types.ts';
 import { rootMachine } from '../machines/root.machine.ts';
 import { sessionsMachine } from '../machines/sessions.machine.ts';
+import type { RestartPolicy } from '../machines/supervision.ts';
+import { describeError } from '../machines/supervision.ts';
 import type { SafetyParameters } from '../datastore/safety.ts';
 import { backupSessionLogic } from './backup-session.actor.ts';
 import { datastoreActorLogic } from './datastore.actor.ts';
+import type { JobService } from './job-service.ts';
+import { jobsActorLogic } from './jobs.actor.ts';
 import { readerSessionLogic } from './reader-session.actor.ts';
+import { schedulerActorLogic } from './scheduler.actor.ts';
 import { SessionResources } from './session-resources.ts';
 
 export type RootActor = ActorRefFrom<typeof rootMachine>;
@@ -28,9 +34,16 @@ export function datastoreInput(cfg: DatastoreConfig): DatastoreInput {
 export interface SystemOptions {
   readonly config: ConfigSnapshot;
   readonly log: Logger;
+  /** Starts and ends maintenance tasks; the jobs supervisor and the scheduler work through it. */
+  readonly jobs: JobService;
+  /** Where the scheduler reads job schedules from (the config files). */
+  readonly paths: Pick<ConfigPaths, 'datastoreConfig' | 'pruneJobs' | 'verifyJobs'>;
   readonly inspect?: (event: InspectionEvent) => void;
-  /** Backup-time skew, resume TTL… for backup sessions (default SAFETY_FULL). */
+  /** Backup-time skew, resume TTL, GC cutoff… (default SAFETY_FULL). */
   readonly safety?: SafetyParameters;
+  readonly restartPolicy?: RestartPolicy;
+  /** Called when the root gives up on a child: the process should exit so its service manager restarts it. */
+  readonly onEscalated?: (child: string, error: unknown) => void;
 }
 
 export function startActorSystem(options: SystemOptions): RootActor {
@@ -38,12 +51,21 @@ export function startActorSystem(options: SystemOptions): RootActor {
   const sessionResources = new SessionResources({ log, safety: options.safety });
   const machine = rootMachine.provide({
     actors: {
-      configStore: configStoreLogic as never,
+      config: configStoreLogic as never,
       datastores: datastoresMachine.provide({ actors: { datastore: datastoreActorLogic(log) } }),
       sessions: sessionsMachine.provide({
         actors: { backupSession: backupSessionLogic(sessionResources), readerSession: readerSessionLogic(sessionResources) },
         actions: { sessionCrashed: (_, { sessionId, error }) => void sessionResources.releaseCrashed(sessionId, error) },
       }),
+      jobs: jobsActorLogic(options.jobs, log.child({ actor: 'jobs' }), { ...(options.safety && { safety: options.safety }) }),
+      scheduler: schedulerActorLogic(options.jobs, options.paths, log.child({ actor: 'scheduler' })),
+    },
+    actions: {
+      childRestarting: (_, { child, error, crashes, delayMs }) => log.error({ child, err: error, crashes, delayMs }, 'supervisor child crashed; restarting'),
+      escalated: (_, { child, error, crashes }) => {
+        log.fatal({ child, err: error, crashes }, `${child} keeps crashing: ${describeError(error)}`);
+        options.onEscalated?.(child, error);
+      },
     },
   });
   const root = createActor(machine, {
@@ -51,6 +73,7 @@ export function startActorSystem(options: SystemOptions): RootActor {
     input: {
       config: options.config,
       datastores: { stores: Object.values(options.config.datastores).map(datastoreInput) },
+      ...(options.restartPolicy && { restartPolicy: options.restartPolicy }),
     },
     ...(options.inspect && { inspect: options.inspect }),
   });

@@ -4,7 +4,7 @@
  * and the HTTPS listener, and shuts both down cleanly on SIGTERM/SIGINT.
  * Usage errors end with one line on stderr and exit code 2.
  */
-import { startActorSystem } from '../actors/system.ts';
+import { startServerSystem } from '../actors/server-system.ts';
 import { AuthService } from '../auth/auth-service.ts';
 import { bootstrap } from '../config/bootstrap.ts';
 import { loadDatastoreConfig } from '../config/datastore-config.ts';
@@ -28,7 +28,14 @@ async function main(): Promise<void> {
   const log = createRootLogger(options.logLevel, 'bulwark-server');
   const boot = await bootstrap(options.dataDir);
   const datastores = loadDatastoreConfig(boot.paths.datastoreConfig);
-  const root = startActorSystem({ config: { datastores: datastores.data, datastoresDigest: datastores.digest }, log });
+  const system = await startServerSystem({
+    paths: boot.paths,
+    config: { datastores: datastores.data, datastoresDigest: datastores.digest },
+    log,
+    // The root gave up on a child: leave, and let the service manager start the server afresh from its files.
+    onEscalated: () => setImmediate(() => process.exit(1)),
+  });
+  const { root } = system;
 
   let server;
   try {
@@ -40,9 +47,10 @@ async function main(): Promise<void> {
       log: log.child({ component: 'http' }),
       system: root.system,
       auth: new AuthService(boot.paths),
+      jobs: system.jobs,
     });
   } catch (err) {
-    root.stop();
+    await system.close();
     throw err;
   }
 
@@ -69,11 +77,12 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down');
     server.close();
-    root.send({ type: 'SHUTDOWN' });
-    root.stop();
-    log.flush();
-    // Give the async log destination a tick to drain, then leave.
-    setImmediate(() => process.exit(0));
+    // Running tasks are asked to stop and record `aborted` before the actors go.
+    system.close().catch((err: unknown) => log.error({ err }, 'shutdown was not clean')).finally(() => {
+      log.flush();
+      // Give the async log destination a tick to drain, then leave.
+      setImmediate(() => process.exit(0));
+    });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

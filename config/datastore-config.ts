@@ -1,10 +1,11 @@
 /**
  * datastore.json: the configured stores, keyed by name, with PBS's field
- * names (`path`, `comment`, `maintenance-mode`, `sync-level`).
+ * names (`path`, `comment`, `maintenance-mode`, `sync-level`, `gc-schedule`).
  */
 import { isAbsolute } from 'node:path';
 import { bulwarkError } from '../errors.ts';
-import { expectObject, expectString, readConfigFile, updateConfigFile, type Loaded } from './config-file.ts';
+import { expectObject, expectString, readConfigFile, rethrowAsConfigError, updateConfigFile, type Loaded } from './config-file.ts';
+import { parseSchedule } from './schedule.ts';
 
 export type MaintenanceMode = 'read-only' | 'offline';
 export type SyncLevel = 'none' | 'filesystem' | 'file';
@@ -15,6 +16,8 @@ export interface DatastoreConfig {
   readonly comment?: string;
   readonly 'maintenance-mode'?: MaintenanceMode;
   readonly 'sync-level'?: SyncLevel;
+  /** When garbage collection runs (calendar event or cron); absent means never by itself. */
+  readonly 'gc-schedule'?: string;
 }
 
 export type DatastoreConfigMap = Readonly<Record<string, DatastoreConfig>>;
@@ -52,12 +55,21 @@ export function parseDatastoreConfig(raw: unknown, file: string): DatastoreConfi
       throw bulwarkError('BULWARK_CONFIG_INVALID', file, `${what}.sync-level must be none, filesystem or file`);
     }
     const comment = expectString(entry, 'comment', file, what, true);
+    const gcSchedule = expectString(entry, 'gc-schedule', file, what, true);
+    if (gcSchedule !== undefined) {
+      try {
+        parseSchedule(gcSchedule);
+      } catch (err) {
+        rethrowAsConfigError(err, file, `${what}.gc-schedule`);
+      }
+    }
     out[name] = {
       name,
       path,
       ...(comment !== undefined && { comment }),
       ...(mode !== undefined && { 'maintenance-mode': mode as MaintenanceMode }),
       ...(sync !== undefined && { 'sync-level': sync as SyncLevel }),
+      ...(gcSchedule !== undefined && { 'gc-schedule': gcSchedule }),
     };
   }
   return out;
@@ -69,5 +81,6 @@ export function loadDatastoreConfig(file: string): Loaded<DatastoreConfigMap> {
 
 export function saveDatastoreEntry(file: string, entry: DatastoreConfig, expectedDigest?: string): Loaded<DatastoreConfigMap> {
   validateStoreName(entry.name);
+  if (entry['gc-schedule'] !== undefined) parseSchedule(entry['gc-schedule']); // BULWARK_BAD_SCHEDULE, as for API input
   return updateConfigFile(file, parseDatastoreConfig, () => ({}), (cur) => ({ ...cur, [entry.name]: entry }), expectedDigest);
 }

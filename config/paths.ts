@@ -13,6 +13,12 @@ export interface ConfigPaths {
   readonly tokenShadow: string;
   readonly authKey: string;
   readonly csrfKey: string;
+  /** Task logs and their RocksDB index. */
+  readonly tasksDir: string;
+  /** Job state (last runs, GC status), RocksDB. */
+  readonly jobStateDb: string;
+  readonly pruneJobs: string;
+  readonly verifyJobs: string;
 }
 
 export function configPaths(dataDir: string): ConfigPaths {
@@ -29,5 +35,9 @@ export function configPaths(dataDir: string): ConfigPaths {
     tokenShadow: join(etcDir, 'token.shadow'),
     authKey: join(etcDir, 'authkey.key'),
     csrfKey: join(etcDir, 'csrf.key'),
+    tasksDir: join(dataDir, 'log', 'tasks'),
+    jobStateDb: join(dataDir, 'state', 'jobs.rocksdb'),
+    pruneJobs: join(etcDir, 'prune.json'),
+    verifyJobs: join(etcDir, 'verification.json'),
   };
 }

@@ -6,6 +6,10 @@ import { httpErrorBody, toWireError, wsErrorFrame } from '../transport/error-map
 // Codes are API: clients branch on them. This list pins every one; removing
 // or renaming a code must fail here.
 const PINNED: readonly ErrorCode[] = [
+  'BULWARK_ABORTED',
+  'BULWARK_BAD_SCHEDULE',
+  'BULWARK_ESCALATED', 'BULWARK_VERIFY_FAILED',
+  'BULWARK_BAD_UPID',
   'BULWARK_INTERNAL', 'BULWARK_INVALID_ARGUMENT', 'BULWARK_NOT_FOUND', 'BULWARK_ALREADY_EXISTS', 'BULWARK_IO',
   'BULWARK_INVALID_NAME', 'BULWARK_INVALID_BACKUP_TIME', 'BULWARK_NAMESPACE_TOO_DEEP', 'BULWARK_NAMESPACE_NOT_EMPTY',
   'BULWARK_SNAPSHOT_PROTECTED', 'BULWARK_OWNER_MISMATCH', 'BULWARK_LOCKED', 'BULWARK_BAD_MAGIC', 'BULWARK_BAD_CRC',

@@ -13,6 +13,7 @@ import { backupRoute } from './ws-backup.ts';
 import { readerRoute } from './ws-reader.ts';
 import type { ActorSystemLike } from './ws-upgrade.ts';
 import type { AuthService } from '../auth/auth-service.ts';
+import type { JobService } from '../actors/job-service.ts';
 import { accessRoutes } from './routes/access.ts';
 import { datastoreAdminRoutes } from './routes/datastore-admin.ts';
 
@@ -25,6 +26,8 @@ export interface HttpServerOptions {
   /** The running actor system (`root.system`). */
   readonly system: ActorSystemLike;
   readonly auth: AuthService;
+  /** Starts maintenance tasks (GC, prune, verify) and answers for running ones. */
+  readonly jobs?: JobService;
   /** Overrides of the session limits (credit, concurrency, idle timeout), mainly for tests. */
   readonly sessionLimits?: Partial<SessionLimits>;
 }

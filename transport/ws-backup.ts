@@ -10,7 +10,8 @@ import { MAX_CHUNK_SIZE } from '../datastore/formats.ts';
 import type { SessionLimits } from '../machines/backup-session.types.ts';
 import { parseBackupRequest } from './frame-codec.ts';
 import type { TemplatedApp } from './uws.ts';
-import { aclPath, openSession, resolveStore, sessionRoute, snapshotQuery, type ActorSystemLike, type WsAuth } from './ws-upgrade.ts';
+import { resolveStore } from '../actors/store-access.ts';
+import { aclPath, openSession, sessionRoute, snapshotQuery, type ActorSystemLike, type WsAuth } from './ws-upgrade.ts';
 
 export interface WsRouteOptions {
   readonly system: ActorSystemLike;
@@ -34,7 +35,7 @@ export function backupRoute(app: TemplatedApp, options: WsRouteOptions): void {
       const who = options.auth.authenticate(up.headers, up.remoteAddress);
       const q = snapshotQuery(up.query);
       options.auth.check(who.authid, aclPath(q.store, q.ns), 'Datastore.Backup');
-      const storePath = resolveStore(options.system, q.store, 'writable');
+      const storePath = resolveStore(options.system, q.store, 'writable', 'backups are');
       return openSession(options.system, { type: 'OPEN_BACKUP', input: { target: { ...q, storePath, owner: who.authid }, limits, port } });
     },
   });

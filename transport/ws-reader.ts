@@ -9,7 +9,8 @@ import type { SessionLimits } from '../machines/backup-session.types.ts';
 import { parseReaderRequest } from './frame-codec.ts';
 import type { TemplatedApp } from './uws.ts';
 import type { WsRouteOptions } from './ws-backup.ts';
-import { aclPath, openSession, resolveStore, sessionRoute, snapshotQuery } from './ws-upgrade.ts';
+import { resolveStore } from '../actors/store-access.ts';
+import { aclPath, openSession, sessionRoute, snapshotQuery } from './ws-upgrade.ts';
 
 export const READER_LIMITS: SessionLimits = {
   credit: 0,

@@ -90,24 +90,6 @@ export function snapshotQuery(q: URLSearchParams): SnapshotQuery {
 
 export const aclPath = (store: string, ns: string): string => (ns === '' ? `/datastore/${store}` : `/datastore/${store}/${ns}`);
 
-const MODE_TEXT: Readonly<Record<string, string>> = {
-  readOnly: 'in read-only maintenance mode',
-  offline: 'in offline maintenance mode',
-  opening: 'still opening',
-};
-
-/** The store's path if its actor carries `need` ('writable' for backups, 'readable' for readers). */
-export function resolveStore(system: ActorSystemLike, store: string, need: 'writable' | 'readable'): string {
-  const ref = system.get(datastoreSystemId(store));
-  if (!ref) throw bulwarkError('BULWARK_NOT_FOUND', `datastore ${store}`);
-  const snap = ref.getSnapshot() as { value: string; context: { path: string; error?: { message: string } }; hasTag(t: string): boolean };
-  if (!snap.hasTag(need)) {
-    const state = MODE_TEXT[snap.value] ?? `unavailable (${snap.context.error?.message ?? snap.value})`;
-    throw bulwarkError('BULWARK_DATASTORE_UNAVAILABLE', store, `${state}: ${need === 'writable' ? 'backups are' : 'reading is'} not possible`);
-  }
-  return snap.context.path;
-}
-
 /** Asks the sessions supervisor for a new session and returns it (see machines/sessions.machine.ts). */
 export function openSession(system: ActorSystemLike, event: SessionsEvent): AnyActorRef {
   const sessions = system.get('sessions');

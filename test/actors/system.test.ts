@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { waitFor, type AnyActorRef } from 'xstate';
-import { startActorSystem } from '../../actors/system.ts';
+import { startServerSystem } from '../../actors/server-system.ts';
+import { configPaths } from '../../config/paths.ts';
 import { createDatastore } from '../../datastore/create.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'bulwark-system-'));
@@ -14,7 +15,8 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 test('the root supervisor starts one datastore actor per configured store; a broken store does not affect the others', async () => {
   const good = join(dir, 'good');
   createDatastore(good);
-  const root = startActorSystem({
+  const system = await startServerSystem({
+    paths: configPaths(join(dir, 'data')),
     log: pino({ level: 'silent' }),
     config: {
       datastoresDigest: 'x',
@@ -25,10 +27,11 @@ test('the root supervisor starts one datastore actor per configured store; a bro
       },
     },
   });
+  const { root } = system;
   try {
     const get = (id: string) => root.system.get(id) as AnyActorRef;
     assert.ok(get('config'), 'config store registered');
-    assert.ok(get('datastores'), 'datastores supervisor registered');
+    for (const child of ['datastores', 'sessions', 'jobs', 'scheduler']) assert.ok(get(child), `${child} registered`);
     const goodSnap = await waitFor(get('datastore:good'), (s) => s.value !== 'opening');
     assert.equal(goodSnap.value, 'online');
     assert.equal((await waitFor(get('datastore:ro'), (s) => s.value !== 'opening')).value, 'readOnly');
@@ -42,6 +45,6 @@ test('the root supervisor starts one datastore actor per configured store; a bro
   } finally {
     root.send({ type: 'SHUTDOWN' });
     assert.equal(root.getSnapshot().status, 'done');
-    root.stop();
+    await system.close();
   }
 });

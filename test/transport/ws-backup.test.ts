@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { waitFor, type AnyActorRef } from 'xstate';
-import { startActorSystem, type RootActor } from '../../actors/system.ts';
+import { startServerSystem, type ServerSystem } from '../../actors/server-system.ts';
+import type { RootActor } from '../../actors/system.ts';
+import { configPaths } from '../../config/paths.ts';
 import { AuthService } from '../../auth/auth-service.ts';
 import { createToken } from '../../auth/tokens.ts';
 import { ensureSelfSignedCertificate } from '../../config/tls.ts';
@@ -27,6 +29,7 @@ const CREDIT = 1 << 20;
 let dir: string;
 let authDir: AuthDir;
 let root: RootActor;
+let serverSystem: ServerSystem | undefined;
 let server: HttpServer;
 let token: Record<string, string>;
 let noPrivToken: Record<string, string>;
@@ -58,7 +61,8 @@ before(async () => {
   token = { authorization: `PBSAPIToken=${backup.tokenid}:${backup.value}` };
   noPrivToken = { authorization: `PBSAPIToken=${nopriv.tokenid}:${nopriv.value}` };
 
-  root = startActorSystem({
+  serverSystem = await startServerSystem({
+    paths: configPaths(join(dir, 'data')),
     log: pino({ level: 'silent' }),
     config: {
       datastoresDigest: 'x',
@@ -68,6 +72,7 @@ before(async () => {
       },
     },
   });
+  root = serverSystem.root;
   await waitFor(root.system.get('datastore:store1') as AnyActorRef, (s) => s.value === 'online');
   await waitFor(root.system.get('datastore:ro') as AnyActorRef, (s) => s.value === 'readOnly');
   const tls = { keyFile: join(dir, 'proxy.key'), certFile: join(dir, 'proxy.pem') };
@@ -78,10 +83,9 @@ before(async () => {
   });
 });
 
-after(() => {
+after(async () => {
   server?.close();
-  root?.send({ type: 'SHUTDOWN' });
-  root?.stop();
+  await serverSystem?.close();
   authDir?.remove();
   rmSync(dir, { recursive: true, force: true });
 });
