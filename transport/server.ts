@@ -16,6 +16,8 @@ import type { AuthService } from '../auth/auth-service.ts';
 import type { JobService } from '../actors/job-service.ts';
 import { accessRoutes } from './routes/access.ts';
 import { datastoreAdminRoutes } from './routes/datastore-admin.ts';
+import { datastoreJobRoutes } from './routes/datastore-jobs.ts';
+import { taskRoutes } from './routes/tasks.ts';
 
 export interface HttpServerOptions {
   readonly host: string;
@@ -45,7 +47,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const { system, auth, log } = options;
   versionRoutes(app, log);
   accessRoutes(app, log, auth);
-  datastoreAdminRoutes(app, { log, auth, system });
+  const api = { log, auth, system, ...(options.jobs && { jobs: options.jobs }) };
+  datastoreAdminRoutes(app, api);
+  datastoreJobRoutes(app, api);
+  taskRoutes(app, api);
   const ws = { system, auth, log, limits: options.sessionLimits };
   backupRoute(app, ws);
   readerRoute(app, ws);

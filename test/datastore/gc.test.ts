@@ -49,9 +49,9 @@ function snapshotDir(store: string, opts: { ns?: string[]; group?: string; time?
 }
 
 /** A dynamic index with one 100-byte chunk per digest; returns its data size. */
-function writeDidx(path: string, chunks: readonly TestChunk[] | readonly Buffer[]): number {
+function writeDidx(path: string, chunks: readonly TestChunk[]): number {
   const w = DynamicIndexWriter.create(path, { fsync: false });
-  chunks.forEach((c, i) => w.append((i + 1) * 100, Buffer.isBuffer(c) ? c : c.digest));
+  chunks.forEach((c, i) => w.append((i + 1) * 100, c.digest));
   return w.close().size;
 }
 
@@ -67,10 +67,9 @@ function newStore(): string {
   return sparseStoreDir(root);
 }
 
-function gcOpts(extra: Partial<GcOptions> & { lines?: string[] } = {}): GcOptions {
-  const clock = fakeClock(T0);
-  const lines = extra.lines ?? [];
-  return { safety: SAFETY_NONE, now: clock.now, log: (l) => lines.push(l), ...extra };
+/** SAFETY_NONE, the clock stopped at T0, log lines collected into `lines`. */
+function gcOpts({ lines = [], ...extra }: GcOptions & { lines?: string[] } = {}): GcOptions {
+  return { safety: SAFETY_NONE, now: fakeClock(T0).now, log: (l) => lines.push(l), ...extra };
 }
 
 async function rejectsWith(p: Promise<unknown>, code: ErrorCode): Promise<void> {
@@ -350,28 +349,30 @@ describe('sweep removal', () => {
 // ── pieces ─────────────────────────────────────────────────────────────────
 
 describe('TouchedSet', () => {
-  test('remembers exact digests, evicts on a slot collision, never mistakes the zero digest', () => {
-    const set = new TouchedSet(4);
-    const d = (fill: number, slot: number) => {
+  test('remembers exact digests, evicts the least recently used way, never mistakes the zero digest', () => {
+    const set = new TouchedSet(4); // 2 sets × 2 ways
+    const d = (fill: number, setNo: number) => {
       const b = Buffer.alloc(32, fill);
-      b.writeUInt32LE(slot, 4);
+      b.writeUInt32LE(setNo, 4);
       return b;
     };
     assert.equal(set.has(Buffer.alloc(32), 0), false);
-    const a = d(1, 1);
+    const [a, b, c] = [d(1, 1), d(2, 1), d(3, 3)]; // 3 & 1: all in set 1
     set.add(a, 0);
-    assert.ok(set.has(a, 0));
-    assert.equal(set.has(d(2, 1), 0), false, 'same slot, other digest');
-    set.add(d(2, 5), 0); // 5 & 3 = slot 1: evicts a
-    assert.equal(set.has(a, 0), false);
-    const framed = Buffer.concat([Buffer.alloc(8), d(3, 2)]);
+    assert.equal(set.has(b, 0), false, 'same set, other digest');
+    set.add(b, 0);
+    assert.ok(set.has(b, 0) && set.has(a, 0)); // a is now the recent one
+    set.add(c, 0);
+    assert.deepEqual([set.has(a, 0), set.has(b, 0), set.has(c, 0)], [true, false, true]);
+    const framed = Buffer.concat([Buffer.alloc(8), d(4, 0)]);
     set.add(framed, 8);
-    assert.ok(set.has(d(3, 2), 0));
-    assert.equal(set.bytes, 4 * 32 + 4);
+    assert.ok(set.has(d(4, 0), 0));
+    assert.equal(set.bytes, 4 * 32 + 4 + 2);
   });
 
   test('refuses a size that is not a power of two', () => {
     assert.throws(() => new TouchedSet(3), (err: unknown) => isBulwarkError(err, 'BULWARK_INVALID_ARGUMENT'));
+    assert.throws(() => new TouchedSet(1), (err: unknown) => isBulwarkError(err, 'BULWARK_INVALID_ARGUMENT'));
   });
 });
 

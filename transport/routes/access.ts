@@ -12,28 +12,9 @@
 import type { Logger } from 'pino';
 import type { AuthService } from '../../auth/auth-service.ts';
 import { bulwarkError } from '../../errors.ts';
-import { apiRoute, type ApiRequest } from '../http-api.ts';
+import { apiRoute } from '../http-api.ts';
+import { bodyParams } from '../params.ts';
 import type { TemplatedApp } from '../uws.ts';
-
-/** Body parameters as strings: JSON object or url-encoded form, chosen by Content-Type. */
-export function bodyParams(req: ApiRequest): Map<string, string> {
-  const out = new Map<string, string>();
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  const text = req.body.toString('utf8');
-  if (type === 'application/json') {
-    let raw: unknown;
-    try {
-      raw = text.length === 0 ? {} : JSON.parse(text);
-    } catch {
-      throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'request body', 'not valid JSON');
-    }
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'request body', 'expected a JSON object');
-    for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') out.set(k, v);
-    return out;
-  }
-  for (const [k, v] of new URLSearchParams(text)) out.set(k, v);
-  return out;
-}
 
 /** `admin@pbs` stays; `admin` with realm `pbs` becomes `admin@pbs`; `admin` alone defaults to realm pbs. */
 export function qualifyUsername(username: string, realm: string | undefined): string {
