@@ -9,6 +9,7 @@ import { BackupGroup, BackupNamespace } from '../datastore/backup-ref.ts';
 import { BackupReader } from '../datastore/backup-reader.ts';
 import { readOwner } from '../datastore/group-meta.ts';
 import { bulwarkError } from '../errors.ts';
+import type { Fault } from '../machines/backup-session.types.ts';
 import { readerSessionMachine } from '../machines/reader-session.machine.ts';
 import type { ReadInput, ReaderOp, ReaderRequest, ReaderTarget } from '../machines/reader-session.types.ts';
 import type { SessionResources } from './session-resources.ts';
@@ -23,6 +24,12 @@ async function checkOwner(t: ReaderTarget, authid: string): Promise<void> {
   const group = new BackupGroup(BackupNamespace.parse(t.ns), t.type, t.id);
   const owner = await readOwner(t.storePath, group);
   if (!ownsGroup(owner, authid)) throw bulwarkError('BULWARK_OWNER_MISMATCH', group.describe(), owner ?? 'nobody', authid);
+}
+
+/** A fault as one log field: the thrown error's message, or the session's own code and arguments. */
+function describeFault(f: Fault): string {
+  if ('thrown' in f) return f.thrown instanceof Error ? f.thrown.message : String(f.thrown);
+  return `${f.code}: ${f.args.map(String).join(' ')}`;
 }
 
 export function readerSessionLogic(res: SessionResources) {
@@ -41,9 +48,11 @@ export function readerSessionLogic(res: SessionResources) {
           throw err;
         }
       }),
-      closeReader: fromPromise<void, { sessionId: string; reader: unknown }>(async ({ input }) => {
+      closeReader: fromPromise<void, { sessionId: string; reader: unknown; fault?: Fault; disconnected: boolean }>(async ({ input }) => {
         (input.reader as BackupReader | undefined)?.close();
-        res.untrack(input.sessionId)?.log.info('reader closed');
+        const log = res.untrack(input.sessionId)?.log;
+        if (input.fault) log?.warn({ fault: describeFault(input.fault), disconnected: input.disconnected }, 'reader session aborted');
+        else log?.info({ disconnected: input.disconnected }, 'reader closed');
       }),
       readManifest: read<'manifest'>((r) => ({ data: r.manifestBlob() })),
       readIndex: read<'index'>(async (r, q) => ({ data: await r.index(q.name) })),

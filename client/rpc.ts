@@ -66,8 +66,10 @@ export class RpcSession {
           break;
       }
     });
-    ws.on('close', () => {
-      this.#fail(bulwarkError('BULWARK_SESSION_ABORTED', 'connection closed'));
+    ws.on('close', (code: number, reason: Buffer) => {
+      // The close code tells a server close (1000/1001) from a dropped connection (1006) or an oversized frame (1009).
+      const why = reason.length > 0 ? `, ${reason.toString('utf8')}` : '';
+      this.#fail(bulwarkError('BULWARK_SESSION_ABORTED', `connection closed (code ${code}${why})`));
       noHello(this.#closedError!);
     });
     ws.on('error', (err) => this.#fail(bulwarkError('BULWARK_IO', 'websocket', err.message, { cause: err })));

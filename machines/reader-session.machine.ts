@@ -39,7 +39,7 @@ const base = setup({
   },
   actors: {
     openReader: fromPromise<unknown, { sessionId: string; target: ReaderTarget }>(async () => notProvided('openReader')),
-    closeReader: fromPromise<void, { sessionId: string; reader: unknown }>(async () => notProvided('closeReader')),
+    closeReader: fromPromise<void, { sessionId: string; reader: unknown; fault?: Fault; disconnected: boolean }>(async () => notProvided('closeReader')),
     readManifest: stub<Op<'manifest'>>('readManifest'),
     readIndex: stub<Op<'index'>>('readIndex'),
     readBlob: stub<Op<'blob'>>('readBlob'),
@@ -167,7 +167,7 @@ export const readerSessionMachine = base.extend({
       }),
       invoke: {
         src: 'closeReader',
-        input: ({ context }) => ({ sessionId: context.sessionId, reader: context.reader }),
+        input: ({ context }) => ({ sessionId: context.sessionId, reader: context.reader, disconnected: context.disconnected, ...(context.fault && { fault: context.fault }) }),
         onDone: 'closed',
         onError: 'closed',
       },

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO_ROOT, type StartedServer } from './server-process.ts';
+import { REPO_ROOT, serverLogTail, type StartedServer } from './server-process.ts';
 
 export const CLIENT_BIN = join(REPO_ROOT, 'bin', 'bulwark-client.ts');
 
@@ -42,6 +42,10 @@ export function runClient(args: readonly string[], env: NodeJS.ProcessEnv): Prom
 /** Runs the client and fails with its stderr unless it exits 0. */
 export async function client(args: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
   const r = await runClient(args, env);
-  if (r.code !== 0) throw new Error(`bulwark-client ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  if (r.code !== 0) {
+    const port = /:(\d+):[^:]+$/.exec(env.BULWARK_REPOSITORY ?? '')?.[1];
+    const log = port === undefined ? undefined : serverLogTail(Number(port));
+    throw new Error(`bulwark-client ${args.join(' ')} exited ${r.code}: ${r.stderr}${log ? `\nserver log (tail):\n${log}` : ''}`);
+  }
   return r.stdout.toString('utf8');
 }

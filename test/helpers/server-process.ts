@@ -35,6 +35,15 @@ export function runServer(args: readonly string[], env: NodeJS.ProcessEnv = {}):
   return { child, done, out };
 }
 
+/** Output of every server started by this process, by port: failing client runs quote its log. */
+const serverOutputs = new Map<number, { stderr: string }>();
+
+/** The last `bytes` of the server log of the server listening on `port`, if this process started it. */
+export function serverLogTail(port: number, bytes = 4000): string | undefined {
+  const out = serverOutputs.get(port);
+  return out === undefined ? undefined : out.stderr.slice(-bytes);
+}
+
 export interface StartedServer {
   readonly child: ChildProcess;
   readonly port: number;
@@ -63,6 +72,7 @@ export async function startServer(options: { dataDir?: string; env?: NodeJS.Proc
     child.stdout!.on('data', onData);
     void done.then((r) => reject(new Error(`server exited early (${r.code}): ${r.stderr}`)));
   });
+  serverOutputs.set(port, out);
   // The banner is written in one call; wait for its last line before returning.
   await new Promise<void>((resolve) => {
     const check = () => (/\n(Log in|\(shown|Created user)[^\n]*\n/.test(out.stdout) ? resolve() : child.stdout!.once('data', check));
