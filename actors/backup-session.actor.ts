@@ -11,7 +11,7 @@ import { BackupWriter } from '../datastore/backup-writer.ts';
 import { bulwarkError } from '../errors.ts';
 import { backupSessionMachine } from '../machines/backup-session.machine.ts';
 import type { BackupOp, BackupTarget, Fault, OpInputOf, StartedWriter, WriterInput } from '../machines/backup-session.types.ts';
-import type { SessionResources } from './session-resources.ts';
+import { endTask, type SessionResources } from './session-resources.ts';
 
 type Ok = Readonly<Record<string, unknown>>;
 
@@ -28,7 +28,7 @@ const op = <O extends BackupOp>(fn: (writer: BackupWriter, request: OpInputOf<O>
 export function backupSessionLogic(res: SessionResources) {
   return backupSessionMachine.provide({
     actors: {
-      startWriter: fromPromise<StartedWriter, { sessionId: string; target: BackupTarget }>(async ({ input: { sessionId, target: t } }) => {
+      startWriter: fromPromise<StartedWriter, { sessionId: string; target: BackupTarget }>(async ({ input: { sessionId, target: t }, system }) => {
         const log = res.log.child({ actor: 'backup-session', session: sessionId, store: t.store });
         let writer: BackupWriter;
         try {
@@ -40,8 +40,16 @@ export function backupSessionLogic(res: SessionResources) {
           log.info({ err, ns: t.ns, group: `${t.type}/${t.id}`, owner: t.owner }, 'backup refused');
           throw err;
         }
-        res.track(sessionId, { log, release: (reason) => writer.abort(reason) });
-        log.info({ snapshot: writer.dir.describe(), owner: t.owner }, 'backup started');
+        let task;
+        try {
+          task = await res.startTask({ type: 'backup', id: `${t.store}:${writer.dir.group.toString()}`, user: t.owner }, (reason) => system.get(sessionId)?.send({ type: 'STOP', reason }));
+        } catch (err) {
+          await writer.abort('could not create its task');
+          throw err;
+        }
+        res.track(sessionId, { log, release: (reason) => writer.abort(reason), ...(task && { task }) });
+        task?.log(`starting backup to ${t.store}:${writer.dir.describe()}`);
+        log.info({ snapshot: writer.dir.describe(), owner: t.owner, upid: task?.upid }, 'backup started');
         return { writer, previousBackupTime: writer.previousSnapshot()?.dir.time ?? null };
       }),
       abortWriter: fromPromise<void, WriterInput & { fault: Fault }>(async ({ input }) => {
@@ -50,14 +58,19 @@ export function backupSessionLogic(res: SessionResources) {
         try {
           await (input.writer as BackupWriter).abort(reason);
           session?.log.warn({ reason }, 'backup aborted; unfinished snapshot removed');
+          session?.task?.log('unfinished snapshot removed');
         } catch (err) {
           session?.log.error({ err, reason }, 'aborting the backup failed');
         }
+        await endTask(session, { state: 'error', message: `backup failed: ${reason}` });
       }),
       finishWriter: fromPromise<Ok, WriterInput>(async ({ input }) => {
         const manifest = input.manifest && decodeManifestBlob(Buffer.from(input.manifest), 'client manifest');
         const { stats } = await (input.writer as BackupWriter).finish(manifest ? { manifest } : {});
-        res.untrack(input.sessionId)?.log.info({ stats }, 'backup finished');
+        const session = res.untrack(input.sessionId);
+        session?.log.info({ stats }, 'backup finished');
+        session?.task?.log(`backup finished: ${JSON.stringify(stats)}`);
+        await endTask(session, { state: 'ok' });
         return {};
       }),
       readPrevious: op<'previous'>(async (w, r) => ({ data: await w.previousArchive(r.name) })),

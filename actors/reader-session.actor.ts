@@ -12,7 +12,7 @@ import { bulwarkError } from '../errors.ts';
 import type { Fault } from '../machines/backup-session.types.ts';
 import { readerSessionMachine } from '../machines/reader-session.machine.ts';
 import type { ReadInput, ReaderOp, ReaderRequest, ReaderTarget } from '../machines/reader-session.types.ts';
-import type { SessionResources } from './session-resources.ts';
+import { endTask, type SessionResources } from './session-resources.ts';
 
 type Ok = Readonly<Record<string, unknown>>;
 type In<O extends ReaderOp> = ReadInput<Extract<ReaderRequest, { op: O }>>;
@@ -35,13 +35,21 @@ function describeFault(f: Fault): string {
 export function readerSessionLogic(res: SessionResources) {
   return readerSessionMachine.provide({
     actors: {
-      openReader: fromPromise<unknown, { sessionId: string; target: ReaderTarget }>(async ({ input: { sessionId, target: t } }) => {
+      openReader: fromPromise<unknown, { sessionId: string; target: ReaderTarget }>(async ({ input: { sessionId, target: t }, system }) => {
         const log = res.log.child({ actor: 'reader-session', session: sessionId, store: t.store });
         try {
           if (t.requireOwner !== undefined) await checkOwner(t, t.requireOwner);
           const reader = await BackupReader.open({ storePath: t.storePath, chunkStore: res.chunkStore(t.storePath), ns: t.ns, type: t.type, id: t.id, backupTime: t.backupTime });
-          res.track(sessionId, { log, release: () => reader.close() });
-          log.info({ snapshot: reader.dir.describe() }, 'reader opened');
+          let task;
+          try {
+            task = await res.startTask({ type: 'reader', id: `${t.store}:${reader.dir.group.toString()}/${reader.dir.time.toString(16).toUpperCase().padStart(8, '0')}`, user: t.authid ?? 'unknown' }, (reason) => system.get(sessionId)?.send({ type: 'STOP', reason }));
+          } catch (err) {
+            reader.close();
+            throw err;
+          }
+          res.track(sessionId, { log, release: () => reader.close(), ...(task && { task }) });
+          task?.log(`reading ${t.store}:${reader.dir.describe()}`);
+          log.info({ snapshot: reader.dir.describe(), upid: task?.upid }, 'reader opened');
           return reader;
         } catch (err) {
           log.info({ err, ns: t.ns, group: `${t.type}/${t.id}`, time: t.backupTime }, 'reader refused');
@@ -50,9 +58,10 @@ export function readerSessionLogic(res: SessionResources) {
       }),
       closeReader: fromPromise<void, { sessionId: string; reader: unknown; fault?: Fault; disconnected: boolean }>(async ({ input }) => {
         (input.reader as BackupReader | undefined)?.close();
-        const log = res.untrack(input.sessionId)?.log;
-        if (input.fault) log?.warn({ fault: describeFault(input.fault), disconnected: input.disconnected }, 'reader session aborted');
-        else log?.info({ disconnected: input.disconnected }, 'reader closed');
+        const session = res.untrack(input.sessionId);
+        if (input.fault) session?.log.warn({ fault: describeFault(input.fault), disconnected: input.disconnected }, 'reader session aborted');
+        else session?.log.info({ disconnected: input.disconnected }, 'reader closed');
+        await endTask(session, input.fault ? { state: 'error', message: describeFault(input.fault) } : { state: 'ok' });
       }),
       readManifest: read<'manifest'>((r) => ({ data: r.manifestBlob() })),
       readIndex: read<'index'>(async (r, q) => ({ data: await r.index(q.name) })),

@@ -10,16 +10,21 @@ import type { Logger } from 'pino';
 import { ChunkStore } from '../datastore/chunk-store.ts';
 import { ResumeStore } from '../datastore/resume-store.ts';
 import { SAFETY_FULL, type SafetyParameters } from '../datastore/safety.ts';
+import type { TaskHandle, TaskResult, TaskStore } from './tasks/task-store.ts';
 
 export interface SessionResourcesOptions {
   readonly log: Logger;
   /** Epoch ms; default Date.now. */
   readonly now?: () => number;
   readonly safety?: SafetyParameters;
+  /** Where sessions record themselves as `backup` / `reader` tasks (PBS does); none in bare tests. */
+  readonly tasks?: TaskStore;
 }
 
 export interface TrackedSession {
   readonly log: Logger;
+  /** The session's task, ended when the session ends. */
+  readonly task?: TaskHandle;
   /** Aborts the writer or closes the reader. */
   release(reason: string): Promise<void> | void;
 }
@@ -28,6 +33,7 @@ export class SessionResources {
   readonly log: Logger;
   readonly now: () => number;
   readonly safety: SafetyParameters;
+  readonly tasks: TaskStore | undefined;
   readonly #chunkStores = new Map<string, ChunkStore>();
   readonly #resumeStores = new Map<string, ResumeStore>();
   readonly #open = new Map<string, TrackedSession>();
@@ -36,6 +42,18 @@ export class SessionResources {
     this.log = options.log;
     this.now = options.now ?? Date.now;
     this.safety = options.safety ?? SAFETY_FULL;
+    this.tasks = options.tasks;
+  }
+
+  /**
+   * Opens the task of a session; `stop` is called when someone aborts the
+   * task (DELETE .../tasks/<upid>), and should stop the session.
+   */
+  async startTask(opts: { type: 'backup' | 'reader'; id: string; user: string }, stop: (reason: string) => void): Promise<TaskHandle | undefined> {
+    if (!this.tasks) return undefined;
+    const task = await this.tasks.start(opts);
+    task.abortSignal.addEventListener('abort', () => stop('aborted by request'), { once: true });
+    return task;
   }
 
   chunkStore(storePath: string): ChunkStore {
@@ -77,5 +95,17 @@ export class SessionResources {
     } catch (err) {
       log.error({ err }, 'cleanup after a crashed session failed');
     }
+    await endTask(session, { state: 'error', message: `the session crashed: ${error instanceof Error ? error.message : String(error)}` }, log);
+  }
+}
+
+/** Ends a session's task (if it has one); a failure to record it is logged, never thrown. */
+export async function endTask(session: TrackedSession | undefined, result: TaskResult, log: Logger = session?.log as Logger): Promise<void> {
+  if (!session?.task) return;
+  try {
+    if (result.state === 'error' && result.message) session.task.log(`error: ${result.message}`);
+    await session.task.finish(result);
+  } catch (err) {
+    log?.error({ err, upid: session.task.upid }, 'could not record the end of a session task');
   }
 }

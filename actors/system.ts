@@ -48,7 +48,7 @@ export interface SystemOptions {
 
 export function startActorSystem(options: SystemOptions): RootActor {
   const { log } = options;
-  const sessionResources = new SessionResources({ log, safety: options.safety });
+  const sessionResources = new SessionResources({ log, safety: options.safety, tasks: options.jobs.tasks });
   const machine = rootMachine.provide({
     actors: {
       config: configStoreLogic as never,

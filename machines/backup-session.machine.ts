@@ -202,6 +202,7 @@ export const backupSessionMachine = base.extend({
       on: {
         CONNECTED: 'active',
         DISCONNECTED: { target: 'aborting', actions: assign({ disconnected: true, fault: aborted('client went away during the upgrade') }) },
+        STOP: { target: 'aborting', actions: assign({ fault: ({ event }) => aborted(event.reason) }) },
       },
       after: { idleTimeout: { target: 'aborting', actions: assign({ fault: aborted('the connection never opened') }) } },
     },
@@ -251,6 +252,7 @@ export const backupSessionMachine = base.extend({
           { target: 'aborting', actions: ['replyError', assign({ fault: ({ event }) => ({ thrown: event.error }) })] },
         ],
         FRAME_ERROR: { target: 'aborting', actions: assign({ fault: ({ event }) => ({ thrown: event.error }) }) },
+        STOP: { target: 'aborting', actions: assign({ fault: ({ event }) => aborted(event.reason) }) },
         DISCONNECTED: { target: 'aborting', actions: assign({ disconnected: true, fault: aborted('client disconnected before finish') }) },
       },
     },

@@ -133,6 +133,8 @@ export type BackupSessionEvent =
   | { type: 'REQUEST'; request: BackupRequest }
   /** A frame the codec refused (the thrown error). */
   | { type: 'FRAME_ERROR'; error: unknown }
+  /** Stop the session from the server side (its task was aborted): the snapshot is not finished. */
+  | { type: 'STOP'; reason: string }
   | { type: 'DISCONNECTED' };
 
 export interface BackupSessionContext {

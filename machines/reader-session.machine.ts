@@ -124,6 +124,7 @@ export const readerSessionMachine = base.extend({
       on: {
         CONNECTED: 'active',
         DISCONNECTED: { target: 'closing', actions: assign({ disconnected: true }) },
+        STOP: { target: 'closing', actions: assign({ fault: ({ event }) => aborted(event.reason) }) },
       },
       after: { idleTimeout: 'closing' },
     },
@@ -155,6 +156,7 @@ export const readerSessionMachine = base.extend({
         PAUSE: { actions: assign({ paused: true }) },
         RESUME: { actions: [assign({ paused: false }), 'schedule'] },
         FRAME_ERROR: { target: 'closing', actions: assign({ fault: ({ event }) => ({ thrown: event.error }) }) },
+        STOP: { target: 'closing', actions: assign({ fault: ({ event }) => aborted(event.reason) }) },
         DISCONNECTED: { target: 'closing', actions: assign({ disconnected: true }) },
       },
     },

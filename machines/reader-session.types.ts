@@ -23,6 +23,8 @@ export interface ReaderTarget {
   readonly type: string;
   readonly id: string;
   readonly backupTime: number;
+  /** Who reads: the user of the session's task. */
+  readonly authid?: string;
   /**
    * Set when the caller may read only because it may back up this group
    * (Datastore.Backup without Datastore.Read): the group must be owned by it.
@@ -42,6 +44,8 @@ export type ReaderSessionEvent =
   | { type: 'CONNECTED' }
   | { type: 'REQUEST'; request: ReaderRequest }
   | { type: 'FRAME_ERROR'; error: unknown }
+  /** Stop the session from the server side (its task was aborted). */
+  | { type: 'STOP'; reason: string }
   /** The socket's send buffer is full: start no more chunk reads until RESUME. */
   | { type: 'PAUSE' }
   | { type: 'RESUME' }

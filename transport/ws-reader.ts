@@ -30,7 +30,7 @@ export function readerRoute(app: TemplatedApp, options: WsRouteOptions): void {
       options.auth.check(who.authid, path, ['Datastore.Read', 'Datastore.Backup'], { partial: true });
       const mayReadAll = options.auth.privileges(who.authid, path).has('Datastore.Read');
       const storePath = resolveStore(options.system, q.store, 'readable');
-      const target = { ...q, storePath, ...(!mayReadAll && { requireOwner: who.authid }) };
+      const target = { ...q, storePath, authid: who.authid, ...(!mayReadAll && { requireOwner: who.authid }) };
       const ref = openSession(options.system, { type: 'OPEN_READER', input: { target, limits, port } });
       port.onPressure = (paused) => ref.send({ type: paused ? 'PAUSE' : 'RESUME' });
       return ref;

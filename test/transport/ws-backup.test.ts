@@ -116,6 +116,55 @@ async function uploadIndex(s: SessionClient, name: string, chunks: TestChunk[], 
   return id;
 }
 
+/** The newest task of `type` and `user`, once the sessions supervisor has no session left (its end is recorded by then). */
+async function lastTask(type: string): Promise<{ upid: string; status: string; exitstatus?: string }> {
+  await waitFor(root.system.get('sessions') as AnyActorRef, () => sessionCount() === 0);
+  const list = await serverSystem!.tasks.list({ type, limit: 1 });
+  return list.tasks[0]!;
+}
+
+describe('sessions are tasks', () => {
+  test('a finished backup and a reader each leave a task that ended OK; an aborted backup one that ended in error', async () => {
+    const time = nextTime();
+    const s = await backup(target('task1', time));
+    let id = await uploadIndex(s, 'root.pxar.didx', [makeChunk(71, 3000)], 1);
+    await s.request({ id: id++, op: 'finish' });
+    await s.closed;
+    const done = await lastTask('backup');
+    assert.equal(done.exitstatus, 'OK');
+    assert.match(done.upid, /:backup:store1\\x3ahost-task1:/);
+    const log = (await serverSystem!.tasks.readLog(done.upid, { limit: 0 })).lines.map((l) => l.t).join('\n');
+    assert.match(log, /starting backup to store1:host\/task1\//);
+    assert.match(log, /backup finished/);
+
+    const r = await reader(target('task1', time));
+    await r.request({ id: 1, op: 'manifest' });
+    r.close();
+    await r.closed;
+    assert.equal((await lastTask('reader')).exitstatus, 'OK');
+
+    const bad = await backup(target('task1', nextTime()));
+    bad.sendRaw(Buffer.from([0xc1, 0xc1, 0xc1]));
+    await bad.aborted();
+    const failed = await lastTask('backup');
+    assert.match(failed.exitstatus!, /backup failed/);
+  });
+
+  test("aborting a running backup's task stops the session: the client is told, the snapshot removed", async () => {
+    const time = nextTime();
+    const s = await backup(target('task2', time));
+    await s.request({ id: 1, op: 'create-index', kind: 'dynamic', name: 'root.pxar.didx' });
+    const running = (await serverSystem!.tasks.list({ type: 'backup', running: true })).tasks;
+    assert.equal(running.length, 1);
+    assert.equal(serverSystem!.jobs.abort(running[0]!.upid), true);
+    const notice = await s.aborted();
+    assert.equal(notice.code, 'BULWARK_SESSION_ABORTED');
+    assert.match(notice.message, /aborted by request/);
+    assert.match((await lastTask('backup')).exitstatus!, /aborted by request/);
+    assert.equal(existsSync(snapshotDir('task2', time)), false);
+  });
+});
+
 describe('backup and reader sessions over WebSocket', () => {
   const chunks = [makeChunk(1, 3000), makeChunk(2, 5000), makeChunk(3, 7000)];
   const catalog = encodeBlob(Buffer.from('catalog data'));
