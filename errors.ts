@@ -28,6 +28,8 @@ export const ERROR_TABLE = {
   BULWARK_INVALID_BACKUP_TIME: spec('invalid backup time %s: %s', 400),
   BULWARK_NAMESPACE_TOO_DEEP: spec('namespace %s is deeper than the maximum of %s levels', 400),
   BULWARK_NAMESPACE_NOT_EMPTY: spec('namespace %s is not empty: %s', 409),
+  /** A group delete that had to leave protected snapshots behind (PBS: "only partially deleted"). */
+  BULWARK_GROUP_NOT_EMPTY: spec('backup group %s was only partly deleted: %s', 409),
   BULWARK_SNAPSHOT_PROTECTED: spec('snapshot %s is protected; remove the protection first', 409),
   BULWARK_OWNER_MISMATCH: spec('group %s is owned by %s, not by %s', 403),
 
@@ -77,6 +79,7 @@ export const ERROR_TABLE = {
   BULWARK_NATIVE_MISSING: spec('native module %s could not be loaded: %s'),
   BULWARK_USAGE: spec('%s', 2),
   BULWARK_VERIFY_FAILED: spec('verification failed for %s snapshot(s): %s; see the task log for details', 500),
+  BULWARK_TASK_FAILED: spec('task %s failed: %s'),
   BULWARK_ESCALATED: spec('%s crashed %s times within its restart window; last error: %s'),
 
   // ── tasks ──────────────────────────────────────────────────────────────
