@@ -19,11 +19,11 @@ export function datastoreActorLogic(log: Logger) {
           throw err;
         }
       }),
-      recoverStore: fromPromise<RecoveryOutcome, { name: string; path: string }>(async ({ input }) => {
+      recoverStore: fromPromise<RecoveryOutcome, { name: string; path: string }>(async ({ input, signal }) => {
         const storeLog = log.child({ actor: 'datastore', store: input.name });
         try {
           checkDatastore(input.path);
-          const report = await recoverDatastore(input.path);
+          const report = await recoverDatastore(input.path, signal);
           storeLog.info({ removedSnapshots: report.removedSnapshots, removedTempFiles: report.removedTempFiles }, 'recovery finished');
           return { state: 'done', removedSnapshots: report.removedSnapshots.length, removedTempFiles: report.removedTempFiles };
         } catch (err) {

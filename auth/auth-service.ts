@@ -1,6 +1,7 @@
 /**
  * The access-control facade the transport uses: login (password or ticket
- * renewal, rate-limited), request authentication, privilege lookup and
+ * renewal, then a second factor when the user has one: tfa.ts;
+ * rate-limited), request authentication, privilege lookup and
  * checks. Config files are re-read only when they change (inode, size and
  * mtime are compared on each use), so edits by the admin API or
  * bulwark-manager apply to the next request without a restart.
@@ -15,6 +16,7 @@ import { authenticate, isActive, requireCsrf, type AuthContext, type AuthState, 
 import { LoginLimiter } from './login-limiter.ts';
 import { hashPassword, verifyPassword } from './password.ts';
 import type { Privilege, PrivilegeSet } from './privileges.ts';
+import { TfaService } from './tfa.ts';
 import { AuthKeys, TICKET_PREFIX } from './tickets.ts';
 import { findToken, loadTokenShadow, loadUsersWithTokens, type UsersWithTokens } from './tokens.ts';
 
@@ -32,7 +34,11 @@ export interface LoginResult {
   readonly username: string;
   readonly ticket: string;
   readonly CSRFPreventionToken: string;
+  /** Set on a partial ticket: the login needs its second factor (PVE's flag; PBS clients look at the ticket). */
+  readonly NeedTFA?: 1;
 }
+
+const isTicket = (password: string): boolean => password.startsWith(`${TICKET_PREFIX}:`);
 
 /** A loaded file plus the stat key it was loaded under; reloaded when the key changes. */
 class CachedFile<T> {
@@ -55,6 +61,7 @@ class CachedFile<T> {
 export class AuthService implements AuthState {
   readonly keys: AuthKeys;
   readonly limiter: LoginLimiter;
+  readonly tfa: TfaService;
   private readonly now: () => number;
   private readonly userFile: CachedFile<UsersWithTokens>;
   private readonly shadowFile: CachedFile<ShadowMap>;
@@ -66,6 +73,7 @@ export class AuthService implements AuthState {
     this.now = options.now ?? Date.now;
     this.limiter = options.limiter ?? new LoginLimiter({ now: this.now });
     this.keys = AuthKeys.load(paths);
+    this.tfa = new TfaService(paths.tfaConfig, paths.authKey, this.now);
     this.userFile = new CachedFile(paths.userConfig, (f) => loadUsersWithTokens(f).data);
     this.shadowFile = new CachedFile(paths.shadow, (f) => loadShadow(f).data);
     this.tokenShadowFile = new CachedFile(paths.tokenShadow, (f) => loadTokenShadow(f).data);
@@ -82,25 +90,65 @@ export class AuthService implements AuthState {
 
   /**
    * Password login, or ticket renewal when `password` is a valid ticket of
-   * the same user (PBS clients renew that way). Every failure, whatever its
-   * reason, is the same BULWARK_UNAUTHORIZED and counts for the limiter.
+   * the same user (PBS clients renew that way), or with `tfaChallenge` (a
+   * partial ticket) the second step, `password` then being the response.
+   * Every failure, whatever its reason (second factor included), is the same
+   * BULWARK_UNAUTHORIZED and counts for the limiter.
    * Async so a slower realm (PAM, LDAP) or an async scrypt can come later
    * without changing callers.
    */
-  async login(username: string, password: string, remoteAddr: string): Promise<LoginResult> {
+  async login(username: string, password: string, remoteAddr: string, tfaChallenge?: string): Promise<LoginResult> {
     const nowMs = this.now();
     this.limiter.check(username, remoteAddr);
-    const userid = await this.verifyCredentials(username, password, nowMs);
+    const userid = tfaChallenge === undefined
+      ? await this.verifyCredentials(username, password, nowMs)
+      : this.verifySecondFactor(username, tfaChallenge, password, nowMs);
     if (userid === undefined) {
       this.limiter.recordFailure(username, remoteAddr);
       throw bulwarkError('BULWARK_UNAUTHORIZED', 'invalid credentials');
     }
+    // A password login of a user with second factors gets a partial ticket
+    // (see tfa.ts) instead; PBS sends CSRFPreventionToken "invalid" with it.
+    // The limiter is not reset then, so a known password buys no endless
+    // second-factor guesses. Renewal with a full ticket needs no second
+    // factor: that ticket was only issued after one.
+    const challenge = tfaChallenge === undefined && !isTicket(password) ? this.tfa.challenge(userid) : undefined;
+    if (challenge) {
+      return { username: userid, ticket: this.tfa.createPartialTicket(userid, challenge, nowMs), CSRFPreventionToken: 'invalid', NeedTFA: 1 };
+    }
     this.limiter.recordSuccess(username);
-    // TFA extension point: if the user has second factors configured, PBS
-    // answers here with a partial ticket (data `!tfa!<challenge>`) and
-    // `NeedTFA: 1` instead of a full ticket; the challenge response then goes
-    // to POST /access/ticket with `tfa-challenge`. Bulwark has no TFA yet.
     return { username: userid, ticket: this.keys.createTicket(userid, nowMs), CSRFPreventionToken: this.keys.createCsrf(userid, nowMs) };
+  }
+
+  /**
+   * Second step (PBS `authenticate_2nd`): `challengeTicket` is the partial
+   * ticket, `response` is `totp:<code>` or `recovery:<code>`. The user id if
+   * the ticket is this active user's and the response matches (and is now used up).
+   */
+  private verifySecondFactor(username: string, challengeTicket: string, response: string, nowMs: number): string | undefined {
+    let userid: string;
+    try {
+      const who = parseAuthid(username);
+      if (who.tokenName !== undefined || !isActive(this.users()[who.userid], nowMs)) return undefined;
+      userid = who.userid;
+      this.tfa.verifyPartialTicket(challengeTicket, userid, nowMs);
+    } catch {
+      return undefined;
+    }
+    return this.tfa.respond(userid, response, nowMs) ? userid : undefined;
+  }
+
+  /**
+   * Re-authentication before changing second factors (PBS `tfa_update_auth`):
+   * the password of `userid` itself, never a ticket. Failures count for the
+   * limiter, so a stolen session cannot guess passwords here either.
+   */
+  async confirmPassword(userid: string, password: string, remoteAddr: string): Promise<void> {
+    this.limiter.check(userid, remoteAddr);
+    if (isTicket(password) || (await this.verifyCredentials(userid, password, this.now())) !== userid) {
+      this.limiter.recordFailure(userid, remoteAddr);
+      throw bulwarkError('BULWARK_UNAUTHORIZED', 'invalid credentials');
+    }
   }
 
   /** The user id if the credentials are good and the account active; undefined otherwise. */
@@ -112,7 +160,7 @@ export class AuthService implements AuthState {
       who = undefined;
     }
     const user = who && who.tokenName === undefined ? this.users()[who.userid] : undefined;
-    if (who && password.startsWith(`${TICKET_PREFIX}:`)) {
+    if (who && isTicket(password)) {
       let ticketUser: string | undefined;
       try {
         ticketUser = this.keys.verifyTicket(password, nowMs);

@@ -80,6 +80,8 @@ export interface CreateTokenOptions {
   readonly comment?: string;
   readonly expire?: number;
   readonly enable?: boolean;
+  /** Digest of user.json the caller based this on; a changed file refuses the token (BULWARK_CONFIG_DIGEST). */
+  readonly digest?: string;
 }
 
 /** Creates `userid!name`; the returned `value` is the secret, never stored in clear nor shown again. */
@@ -89,6 +91,10 @@ export function createToken(paths: TokenPaths, userid: string, name: string, opt
   const current = loadUsersWithTokens(paths.userConfig).data;
   if (!Object.hasOwn(current, userid)) throw bulwarkError('BULWARK_NOT_FOUND', `user ${userid}`);
   if (findToken(current, tokenid)) throw bulwarkError('BULWARK_ALREADY_EXISTS', `token ${tokenid}`);
+  // Checked again under the lock below; checking here too writes no secret for a refused token.
+  if (options.digest !== undefined && options.digest !== loadUsersWithTokens(paths.userConfig).digest) {
+    throw bulwarkError('BULWARK_CONFIG_DIGEST', paths.userConfig);
+  }
 
   const value = randomUUID();
   // Secret first: a crash in between leaves a harmless orphan hash, never a
@@ -105,7 +111,7 @@ export function createToken(paths: TokenPaths, userid: string, name: string, opt
     if (!user) throw bulwarkError('BULWARK_NOT_FOUND', `user ${userid}`);
     if (user.tokens && Object.hasOwn(user.tokens, name)) throw bulwarkError('BULWARK_ALREADY_EXISTS', `token ${tokenid}`);
     return { ...cur, [userid]: { ...user, tokens: { ...user.tokens, [name]: entry } } };
-  });
+  }, options.digest);
   return { tokenid, value };
 }
 
@@ -121,7 +127,7 @@ export function verifyTokenSecret(paths: TokenPaths, tokenid: string, secret: st
   return listed && ok;
 }
 
-export function deleteToken(paths: TokenPaths, tokenid: string): void {
+export function deleteToken(paths: TokenPaths, tokenid: string, expectedDigest?: string): void {
   const { userid, tokenName } = parseAuthid(tokenid);
   if (tokenName === undefined) throw bulwarkError('BULWARK_INVALID_NAME', 'token id', tokenid, 'has no !name part');
   // Entry first, then the secret: the token stops working at the first write.
@@ -130,7 +136,7 @@ export function deleteToken(paths: TokenPaths, tokenid: string): void {
     if (!user?.tokens || !Object.hasOwn(user.tokens, tokenName)) throw bulwarkError('BULWARK_NOT_FOUND', `token ${tokenid}`);
     const { [tokenName]: _gone, ...rest } = user.tokens;
     return { ...cur, [userid]: { ...user, tokens: rest } };
-  });
+  }, expectedDigest);
   updateConfigFile<ShadowMap>(paths.tokenShadow, parseShadow, () => ({}), (cur) => {
     const { [tokenid]: _gone, ...rest } = cur;
     return rest;
@@ -141,4 +147,51 @@ export function listTokens(paths: TokenPaths, userid: string): TokenEntry[] {
   const user = loadUsersWithTokens(paths.userConfig).data[userid];
   if (!user) throw bulwarkError('BULWARK_NOT_FOUND', `user ${userid}`);
   return Object.values(user.tokens ?? {}).sort((a, b) => a.tokenid.localeCompare(b.tokenid));
+}
+
+/** A change to a token's metadata: `null` removes the comment; `expire` 0 means never. */
+export interface TokenUpdate {
+  readonly comment?: string | null;
+  readonly enable?: boolean;
+  readonly expire?: number;
+}
+
+export function updateToken(paths: TokenPaths, tokenid: string, change: TokenUpdate, expectedDigest?: string): TokenEntry {
+  const { userid, tokenName } = parseAuthid(tokenid);
+  if (tokenName === undefined) throw bulwarkError('BULWARK_INVALID_NAME', 'token id', tokenid, 'has no !name part');
+  let updated: TokenEntry | undefined;
+  updateConfigFile<UsersWithTokens>(paths.userConfig, parseUsersWithTokens, () => ({}), (cur) => {
+    const user = cur[userid];
+    if (!user?.tokens || !Object.hasOwn(user.tokens, tokenName)) throw bulwarkError('BULWARK_NOT_FOUND', `token ${tokenid}`);
+    const { comment: oldComment, ...kept } = user.tokens[tokenName]!;
+    const comment = change.comment === null ? undefined : change.comment ?? oldComment;
+    updated = {
+      ...kept,
+      ...(comment !== undefined && { comment }),
+      ...(change.enable !== undefined && { enable: change.enable }),
+      ...(change.expire !== undefined && { expire: change.expire }),
+    };
+    return { ...cur, [userid]: { ...user, tokens: { ...user.tokens, [tokenName]: updated } } };
+  }, expectedDigest);
+  return updated!;
+}
+
+/**
+ * Removes a user and its tokens: the user entry first (its tokens live under
+ * it, so every credential stops working at that one write), then the
+ * tokens' secrets. ACL entries and the password hash are the caller's.
+ * Returns the ids of the tokens that went with the user.
+ */
+export function deleteUserWithTokens(paths: TokenPaths, userid: string, expectedDigest?: string): string[] {
+  let gone: string[] = [];
+  updateConfigFile<UsersWithTokens>(paths.userConfig, parseUsersWithTokens, () => ({}), (cur) => {
+    if (!Object.hasOwn(cur, userid)) throw bulwarkError('BULWARK_NOT_FOUND', `user ${userid}`);
+    gone = Object.values(cur[userid]!.tokens ?? {}).map((t) => t.tokenid);
+    const { [userid]: _gone, ...rest } = cur;
+    return rest;
+  }, expectedDigest);
+  // Also any orphan secret of this user (a crash between the two writes of createToken).
+  updateConfigFile<ShadowMap>(paths.tokenShadow, parseShadow, () => ({}), (cur) =>
+    Object.fromEntries(Object.entries(cur).filter(([id]) => !id.startsWith(`${userid}!`))));
+  return gone;
 }

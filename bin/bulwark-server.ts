@@ -47,6 +47,7 @@ async function main(): Promise<void> {
       log: log.child({ component: 'http' }),
       system: root.system,
       auth: new AuthService(boot.paths),
+      paths: boot.paths,
       jobs: system.jobs,
     });
   } catch (err) {

@@ -2,7 +2,8 @@
  * user.json (users of realm pbs, PBS field names), shadow.json (their scrypt
  * hashes, kept apart so listing users never touches secrets) and acl.json.
  * The full user/token/ACL management lives in auth/; this module holds the
- * file formats and what first start needs.
+ * file formats, what first start needs, and the one-file read-modify-write
+ * steps (each digest-checked) that the admin API composes.
  */
 import { bulwarkError } from '../errors.ts';
 import { expectObject, readConfigFile, updateConfigFile, type Loaded } from './config-file.ts';
@@ -14,6 +15,8 @@ export interface UserEntry {
   readonly expire?: number;
   readonly comment?: string;
   readonly email?: string;
+  readonly firstname?: string;
+  readonly lastname?: string;
 }
 
 export interface AclEntry {
@@ -66,9 +69,42 @@ export function savePasswordHash(file: string, userid: string, hash: string): Lo
   return updateConfigFile(file, parseShadow, () => ({}), (cur) => ({ ...cur, [userid]: hash }));
 }
 
-export function addAclEntry(file: string, entry: AclEntry): Loaded<readonly AclEntry[]> {
+export function addAclEntry(file: string, entry: AclEntry, expectedDigest?: string): Loaded<readonly AclEntry[]> {
   return updateConfigFile(file, parseAcl, () => [], (cur) => [
     ...cur.filter((e) => !(e.path === entry.path && e.ugid === entry.ugid && e.roleid === entry.roleid)),
     entry,
-  ]);
+  ], expectedDigest);
+}
+
+/** Adds a user that must not exist yet (BULWARK_ALREADY_EXISTS), checked under the file lock. */
+export function createUser(file: string, user: UserEntry, expectedDigest?: string): Loaded<UserMap> {
+  return updateConfigFile<UserMap>(file, parseUsers, () => ({}), (cur) => {
+    if (Object.hasOwn(cur, user.userid)) throw bulwarkError('BULWARK_ALREADY_EXISTS', `user ${user.userid}`);
+    return { ...cur, [user.userid]: user };
+  }, expectedDigest);
+}
+
+/**
+ * Read-modify-write of one existing user (BULWARK_NOT_FOUND otherwise).
+ * `update` gets the stored entry with fields this module does not know
+ * (auth/tokens.ts keeps `tokens` there) and must carry them over: spread it.
+ */
+export function updateUser(file: string, userid: string, update: (current: UserEntry) => UserEntry, expectedDigest?: string): Loaded<UserMap> {
+  return updateConfigFile<UserMap>(file, parseUsers, () => ({}), (cur) => {
+    const user = Object.hasOwn(cur, userid) ? cur[userid] : undefined;
+    if (!user) throw bulwarkError('BULWARK_NOT_FOUND', `user ${userid}`);
+    return { ...cur, [userid]: { ...update(user), userid } };
+  }, expectedDigest);
+}
+
+export function deletePasswordHash(file: string, userid: string): Loaded<ShadowMap> {
+  return updateConfigFile<ShadowMap>(file, parseShadow, () => ({}), (cur) => {
+    const { [userid]: _gone, ...rest } = cur;
+    return rest;
+  });
+}
+
+/** Drops every entry `match` selects (none matching is no error, as PBS's delete). */
+export function removeAclEntries(file: string, match: (e: AclEntry) => boolean, expectedDigest?: string): Loaded<readonly AclEntry[]> {
+  return updateConfigFile(file, parseAcl, () => [], (cur) => cur.filter((e) => !match(e)), expectedDigest);
 }

@@ -63,13 +63,14 @@ export async function removeDeadSnapshots(store: string): Promise<string[]> {
   return removed;
 }
 
-export async function removeDeadTempChunks(store: string): Promise<number> {
+export async function removeDeadTempChunks(store: string, signal?: AbortSignal): Promise<number> {
   const chunks = join(store, '.chunks');
   let removed = 0;
   let next = 0;
   // 16 prefix dirs in flight: readdir per dir is cheap, the latency is in the round trips.
   const worker = async () => {
-    while (next < 0x10000) {
+    // A stopped store (server shutdown) stops the scan; the next start repeats it.
+    while (next < 0x10000 && signal?.aborted !== true) {
       const dir = join(chunks, (next++).toString(16).padStart(4, '0'));
       let names: string[];
       try {
@@ -90,8 +91,8 @@ export async function removeDeadTempChunks(store: string): Promise<number> {
   return removed;
 }
 
-export async function recoverDatastore(store: string): Promise<RecoveryReport> {
+export async function recoverDatastore(store: string, signal?: AbortSignal): Promise<RecoveryReport> {
   const removedSnapshots = await removeDeadSnapshots(store);
-  const removedTempFiles = await removeDeadTempChunks(store);
+  const removedTempFiles = await removeDeadTempChunks(store, signal);
   return { removedSnapshots, removedTempFiles };
 }

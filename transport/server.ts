@@ -13,11 +13,18 @@ import { backupRoute } from './ws-backup.ts';
 import { readerRoute } from './ws-reader.ts';
 import type { ActorSystemLike } from './ws-upgrade.ts';
 import type { AuthService } from '../auth/auth-service.ts';
+import type { ConfigPaths } from '../config/paths.ts';
+import { aclRoutes } from './routes/acl.ts';
+import { permissionRoutes } from './routes/permissions.ts';
+import { tfaRoutes } from './routes/tfa.ts';
+import { userRoutes } from './routes/users.ts';
 import type { JobService } from '../actors/job-service.ts';
 import { accessRoutes } from './routes/access.ts';
 import { datastoreAdminRoutes } from './routes/datastore-admin.ts';
 import { datastoreJobRoutes } from './routes/datastore-jobs.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { datastoreContentRoutes } from './routes/datastore-content.ts';
+import { nodeStatusRoutes } from './routes/node-status.ts';
 
 export interface HttpServerOptions {
   readonly host: string;
@@ -28,6 +35,8 @@ export interface HttpServerOptions {
   /** The running actor system (`root.system`). */
   readonly system: ActorSystemLike;
   readonly auth: AuthService;
+  /** The config files the access admin routes (users, tokens, ACLs) edit. */
+  readonly paths: ConfigPaths;
   /** Starts maintenance tasks (GC, prune, verify) and answers for running ones. */
   readonly jobs?: JobService;
   /** Overrides of the session limits (credit, concurrency, idle timeout), mainly for tests. */
@@ -51,6 +60,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   datastoreAdminRoutes(app, api);
   datastoreJobRoutes(app, api);
   taskRoutes(app, api);
+  datastoreContentRoutes(app, api);
+  nodeStatusRoutes(app, api, { certFile: options.certFile });
+  tfaRoutes(app, api);
+  const access = { ...api, paths: options.paths };
+  userRoutes(app, access);
+  aclRoutes(app, access);
+  permissionRoutes(app, access);
   const ws = { system, auth, log, limits: options.sessionLimits };
   backupRoute(app, ws);
   readerRoute(app, ws);

@@ -60,7 +60,7 @@ before(async () => {
   await ensureSelfSignedCertificate(tls);
   server = await startHttpServer({
     host: '127.0.0.1', port: 0, ...tls, log: pino({ level: 'silent' }),
-    system: system.root.system, auth: new AuthService(authDir.paths), jobs: system.jobs,
+    system: system.root.system, auth: new AuthService(authDir.paths), paths: authDir.paths, jobs: system.jobs,
   });
   // alice owns host/web1 and logs in with a ticket: her writes need the CSRF token.
   const login = await apiCall<{ ticket: string; CSRFPreventionToken: string }>(server.port, 'POST', '/access/ticket', { form: { username: OWNER, password: PASSWORD } });

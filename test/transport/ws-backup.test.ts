@@ -79,7 +79,7 @@ before(async () => {
   await ensureSelfSignedCertificate(tls);
   server = await startHttpServer({
     host: '127.0.0.1', port: 0, ...tls, log: pino({ level: 'silent' }),
-    system: root.system, auth: new AuthService(authDir.paths), sessionLimits: { credit: CREDIT },
+    system: root.system, auth: new AuthService(authDir.paths), paths: authDir.paths, sessionLimits: { credit: CREDIT },
   });
 });
 

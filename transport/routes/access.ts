@@ -3,7 +3,11 @@
  * - POST with `username` (`name@realm`, or `name` plus `realm`) and
  *   `password` (or a still-valid ticket of the same user, to renew it), as
  *   application/x-www-form-urlencoded (what PBS clients send) or JSON →
- *   `{ data: { username, ticket, CSRFPreventionToken } }`.
+ *   `{ data: { username, ticket, CSRFPreventionToken } }`. A user with
+ *   second factors gets a partial ticket (`PBS:!tfa!…`, CSRFPreventionToken
+ *   "invalid", `NeedTFA: 1`) and completes the login with a second POST:
+ *   `tfa-challenge` = that partial ticket, `password` = `totp:<code>` or
+ *   `recovery:<code>` (PBS's parameters, auth/tfa.ts).
  * - GET returns `{ data: null }`: the web UI "logs in" through it with the
  *   cookie it already has.
  * Wrong credentials of any kind get one generic 401, so the reply never
@@ -33,9 +37,9 @@ export function accessRoutes(app: TemplatedApp, log: Logger, auth: AuthService):
     if (password === undefined) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'password', 'missing');
     const userid = qualifyUsername(username, params.get('realm'));
     try {
-      return await auth.login(userid, password, req.remoteAddress);
+      return await auth.login(userid, password, req.remoteAddress, params.get('tfa-challenge') || undefined);
     } catch (err) {
-      // Never log the password; the user name and address are what an operator needs.
+      // Never log the password, code or ticket; the user name and address are what an operator needs.
       log.info({ user: userid, remote: req.remoteAddress, code: (err as { code?: string }).code }, 'login failed');
       throw err;
     }

@@ -36,11 +36,12 @@ function namespaceOf(req: ApiRequest): BackupNamespace {
 }
 
 export function datastoreAdminRoutes(app: TemplatedApp, ctx: ApiContext): void {
+  // PBS DataStoreListItem: `maintenance` is the mode as a property string (`type=read-only`); usage is in /status/datastore-usage.
   apiRoute(app, ctx.log, 'get', '/admin/datastore', (req) => {
     const { authid } = authenticated(ctx, req);
     return Object.values(currentConfig(ctx).datastores)
       .filter((s) => ctx.auth.privileges(authid, `/datastore/${s.name}`).size > 0)
-      .map((s) => ({ store: s.name, ...(s.comment && { comment: s.comment }), ...(s['maintenance-mode'] && { 'maintenance-mode': s['maintenance-mode'] }) }));
+      .map((s) => ({ store: s.name, ...(s.comment && { comment: s.comment }), ...(s['maintenance-mode'] && { maintenance: `type=${s['maintenance-mode']}` }) }));
   });
 
   apiRoute(app, ctx.log, 'get', '/admin/datastore/:store/status', async (req) => {
