@@ -11,6 +11,7 @@ import { loadDatastoreConfig } from '../config/datastore-config.ts';
 import { certificateFingerprint } from '../config/tls.ts';
 import { isBulwarkError } from '../errors.ts';
 import { startHttpServer } from '../transport/server.ts';
+import { InspectFeed } from '../transport/inspect-feed.ts';
 import { createRootLogger } from './logger.ts';
 import { parseServerOptions, SERVER_HELP } from './server-options.ts';
 
@@ -28,7 +29,10 @@ async function main(): Promise<void> {
   const log = createRootLogger(options.logLevel, 'bulwark-server');
   const boot = await bootstrap(options.dataDir);
   const datastores = loadDatastoreConfig(boot.paths.datastoreConfig);
+  // The visualiser's view of every actor: the root is created with its observer (STYLE point 3).
+  const feed = new InspectFeed();
   const system = await startServerSystem({
+    inspect: feed.inspect,
     paths: boot.paths,
     config: { datastores: datastores.data, datastoresDigest: datastores.digest },
     log,
@@ -49,6 +53,7 @@ async function main(): Promise<void> {
       auth: new AuthService(boot.paths),
       paths: boot.paths,
       jobs: system.jobs,
+      feed,
     });
   } catch (err) {
     await system.close();
@@ -79,7 +84,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'shutting down');
     server.close();
     // Running tasks are asked to stop and record `aborted` before the actors go.
-    system.close().catch((err: unknown) => log.error({ err }, 'shutdown was not clean')).finally(() => {
+    server.idle().then(() => system.close()).catch((err: unknown) => log.error({ err }, 'shutdown was not clean')).finally(() => {
       log.flush();
       // Give the async log destination a tick to drain, then leave.
       setImmediate(() => process.exit(0));

@@ -15,6 +15,10 @@ import type { ActorSystemLike } from './ws-upgrade.ts';
 import type { AuthService } from '../auth/auth-service.ts';
 import type { ConfigPaths } from '../config/paths.ts';
 import { aclRoutes } from './routes/acl.ts';
+import { configDatastoreRoutes } from './routes/config-datastore.ts';
+import { configJobRoutes } from './routes/config-jobs.ts';
+import { configRemoteRoutes } from './routes/config-remote.ts';
+import { configTrafficControlRoutes } from './routes/config-traffic-control.ts';
 import { permissionRoutes } from './routes/permissions.ts';
 import { tfaRoutes } from './routes/tfa.ts';
 import { userRoutes } from './routes/users.ts';
@@ -25,6 +29,8 @@ import { datastoreJobRoutes } from './routes/datastore-jobs.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { datastoreContentRoutes } from './routes/datastore-content.ts';
 import { nodeStatusRoutes } from './routes/node-status.ts';
+import type { InspectFeed } from './inspect-feed.ts';
+import { uiRoutes } from './routes/ui.ts';
 
 export interface HttpServerOptions {
   readonly host: string;
@@ -41,6 +47,8 @@ export interface HttpServerOptions {
   readonly jobs?: JobService;
   /** Overrides of the session limits (credit, concurrency, idle timeout), mainly for tests. */
   readonly sessionLimits?: Partial<SessionLimits>;
+  /** The actor system's inspection feed, for the visualiser's WebSocket. */
+  readonly feed?: InspectFeed;
 }
 
 export interface HttpServer {
@@ -48,6 +56,8 @@ export interface HttpServer {
   readonly implementation: 'native' | 'fallback';
   /** Stops accepting connections; open connections are closed too. */
   close(): void;
+  /** Resolves once datastore creations and removals started through the API have finished. */
+  idle(): Promise<void>;
 }
 
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
@@ -63,6 +73,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   datastoreContentRoutes(app, api);
   nodeStatusRoutes(app, api, { certFile: options.certFile });
   tfaRoutes(app, api);
+  const storeTasks = configDatastoreRoutes(app, api, options.paths);
+  configJobRoutes(app, api, options.paths);
+  configRemoteRoutes(app, api, options.paths);
+  configTrafficControlRoutes(app, api, options.paths);
   const access = { ...api, paths: options.paths };
   userRoutes(app, access);
   aclRoutes(app, access);
@@ -70,6 +84,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const ws = { system, auth, log, limits: options.sessionLimits };
   backupRoute(app, ws);
   readerRoute(app, ws);
+  uiRoutes(app, { log, auth, ...(options.feed && { feed: options.feed }) });
   apiNotFound(app);
 
   const socket = await new Promise<us_listen_socket | false>((resolve) => {
@@ -83,6 +98,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   return {
     port,
     implementation,
+    idle: () => storeTasks.idle(),
     close() {
       if (closed) return;
       closed = true;

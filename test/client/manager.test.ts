@@ -61,6 +61,27 @@ describe('bulwark-manager against a real server', () => {
     assert.match(bad.stderr, /^bulwark-manager: .*keep-last/);
   });
 
+  test('users, ACLs and datastore config through the manager', async () => {
+    const created = await manager(['user', 'create', 'bob@pbs', '--password', 'bob-password-123', '--comment', 'ops']);
+    assert.equal(created.code, 0, created.stderr);
+    const users = JSON.parse((await manager(['user', 'list', '--output-format', 'json'])).stdout) as { userid: string; comment?: string }[];
+    assert.ok(users.some((u) => u.userid === 'bob@pbs' && u.comment === 'ops'));
+    const granted = await manager(['acl', 'update', '/datastore/store1', 'DatastoreBackup', '--auth-id', 'bob@pbs']);
+    assert.equal(granted.code, 0, granted.stderr);
+    const acl = JSON.parse((await manager(['acl', 'list', '--output-format', 'json'])).stdout) as { path: string; ugid: string; roleid: string }[];
+    assert.ok(acl.some((e) => e.path === '/datastore/store1' && e.ugid === 'bob@pbs' && e.roleid === 'DatastoreBackup'));
+    const token = await manager(['user', 'generate-token', 'bob@pbs', 'backup', '--output-format', 'json']);
+    assert.equal(token.code, 0, token.stderr);
+    assert.match((JSON.parse(token.stdout) as { tokenid: string }).tokenid, /^bob@pbs!backup$/);
+    const comment = await manager(['datastore', 'update', 'store1', '--comment', 'main store']);
+    assert.equal(comment.code, 0, comment.stderr);
+    const stores = JSON.parse((await manager(['datastore', 'list', '--output-format', 'json'])).stdout) as { name: string; comment?: string }[];
+    assert.deepEqual(stores.map((d) => [d.name, d.comment]), [['store1', 'main store']]);
+    const badRole = await manager(['acl', 'update', '/', 'Superuser', '--auth-id', 'bob@pbs']);
+    assert.equal(badRole.code, 1);
+    assert.match(badRole.stderr, /role/);
+  });
+
   test('usage errors exit 2 with one line; a wrong password exits 1', async () => {
     const unknown = await manager(['frobnicate']);
     assert.equal(unknown.code, 2);
