@@ -20,7 +20,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.ts';
 import { bulwarkError } from '../errors.ts';
 import type { CryptKey } from './crypt-key.ts';
 import { chunkDigest, digestHex } from './digest.ts';

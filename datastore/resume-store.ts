@@ -36,7 +36,7 @@
 import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.ts';
 import { bulwarkError, isBulwarkError } from '../errors.ts';
 import { atomicWriteFileSync } from './atomic-write.ts';
 import { BackupGroup, BackupNamespace, parseGroupRef } from './backup-ref.ts';

@@ -1,9 +1,9 @@
 /**
  * VerifyPool: worker threads that read and check chunks for verify
  * (verify-worker.ts has the per-chunk work). One worker per core
- * (os.availableParallelism()), each kept `depth` requests deep so its next
- * read is always under way while it hashes; requests beyond that wait here
- * in FIFO order. Only 64-hex digests go out and small verdicts come back.
+ * (os.availableParallelism()), each kept `depth` requests deep so it never
+ * waits for a round trip between chunks; requests beyond that wait here in
+ * FIFO order. Only 64-hex digests go out and small verdicts come back.
  *
  * Workers are referenced only while requests are in flight, so an idle pool
  * never keeps the process alive; close() ends them.
@@ -49,7 +49,7 @@ export interface WorkerReply {
 export interface VerifyPoolOptions {
   /** Default os.availableParallelism(). */
   readonly threads?: number;
-  /** Requests in flight per worker (default 4): enough that reads overlap hashing. */
+  /** Requests queued per worker (default 4), so it always has the next one at hand. */
   readonly depth?: number;
 }
 

@@ -3,17 +3,19 @@
  * chunk file itself, from `<store>/.chunks/<4 hex>/<digest>`, and checks it:
  * unencrypted kinds are decoded and their SHA-256 compared with the digest
  * (decodeChunk: magic, CRC, lz4, digest); encrypted kinds get the CRC check,
- * the most a server without the key can do. Only the digest goes in and a
- * small verdict comes out: no chunk bytes cross threads.
+ * the most a server without the key can do. Only the digest comes in and a
+ * small verdict goes out: no chunk bytes cross threads.
  *
- * Pipeline: two read buffers. While one chunk is hashed on this thread, the
- * next is read on libuv's thread pool, so disk latency overlaps hashing.
- * Buffers grow to the largest chunk seen and never past
- * MAX_ENCODED_CHUNK_SIZE (a bigger file is corrupt and is not read), so a
- * worker holds at most 2 × 16 MiB.
+ * Synchronous reads into one reused buffer, on purpose. Measured on this
+ * machine kind (2 cores, warm page cache, 4 MiB chunks), async reads through
+ * libuv's thread pool with a read-ahead buffer cost ~10 % more CPU and left
+ * the cores partly idle: 1.07 GB/s against 1.45 GB/s with sync reads. The
+ * pool keeps several requests queued per worker, so a worker never waits
+ * for its next request; for high-latency storage give the pool more threads
+ * than cores. The buffer grows to the largest chunk seen and never past
+ * MAX_ENCODED_CHUNK_SIZE (a bigger file is corrupt and is not read).
  */
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { isBulwarkError } from '../errors.ts';
@@ -24,45 +26,42 @@ const { chunkDir } = workerData as { chunkDir: string };
 const port = parentPort!;
 
 /** A typical 4 MiB chunk plus header fits the first allocation. */
-const INITIAL_BUFFER = 4 * 1024 * 1024 + 64;
-const buffers: Buffer[] = [Buffer.allocUnsafe(INITIAL_BUFFER), Buffer.allocUnsafe(INITIAL_BUFFER)];
+let buffer = Buffer.allocUnsafe(4 * 1024 * 1024 + 64);
 
-type Loaded = { req: WorkerRequest; blob: Buffer } | { req: WorkerRequest; verdict: ChunkCheck };
-
-const errnoOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | null)?.code;
 const ioVerdict = (path: string, err: unknown): ChunkCheck => ({ status: 'error', code: 'BULWARK_IO', message: `I/O error on ${path}: ${(err as Error).message}` });
 
-/** Reads the chunk into buffers[slot]; never rejects (failures become verdicts). */
-async function load(req: WorkerRequest, slot: number): Promise<Loaded> {
-  const path = join(chunkDir, req.digest.slice(0, 4), req.digest);
-  let handle;
+/** The chunk's bytes (a view into `buffer`), or the verdict when it cannot be read. */
+function readChunk(digest: string): Buffer | ChunkCheck {
+  const path = join(chunkDir, digest.slice(0, 4), digest);
+  let fd: number;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {
-    return { req, verdict: errnoOf(err) === 'ENOENT' ? { status: 'missing' } : ioVerdict(path, err) };
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? { status: 'missing' } : ioVerdict(path, err);
   }
   try {
-    const { size } = await handle.stat();
+    const { size } = fstatSync(fd);
     if (size > MAX_ENCODED_CHUNK_SIZE) {
-      return { req, verdict: { status: 'corrupt', code: 'BULWARK_CHUNK_TOO_LARGE', message: `chunk ${req.digest} has ${size} bytes, more than the largest valid chunk (${MAX_ENCODED_CHUNK_SIZE})`, size } };
+      return { status: 'corrupt', code: 'BULWARK_CHUNK_TOO_LARGE', message: `chunk ${digest} has ${size} bytes, more than the largest valid chunk (${MAX_ENCODED_CHUNK_SIZE})`, size };
     }
-    if (buffers[slot]!.length < size) buffers[slot] = Buffer.allocUnsafe(size);
-    const buf = buffers[slot]!;
+    if (buffer.length < size) buffer = Buffer.allocUnsafe(size);
     let got = 0;
     while (got < size) {
-      const { bytesRead } = await handle.read(buf, got, size - got, got);
-      if (bytesRead === 0) break; // shorter than stat said: decoding reports it as truncated
-      got += bytesRead;
+      const n = readSync(fd, buffer, got, size - got, got);
+      if (n === 0) break; // shorter than fstat said: decoding reports it as truncated
+      got += n;
     }
-    return { req, blob: buf.subarray(0, got) };
+    return buffer.subarray(0, got);
   } catch (err) {
-    return { req, verdict: ioVerdict(path, err) };
+    return ioVerdict(path, err);
   } finally {
-    await handle.close().catch(() => undefined);
+    closeSync(fd);
   }
 }
 
-function check(blob: Buffer, digest: string): ChunkCheck {
+function checkChunk(digest: string): ChunkCheck {
+  const blob = readChunk(digest);
+  if (!Buffer.isBuffer(blob)) return blob;
   try {
     const kind = kindOfMagic(blob);
     if (kind !== undefined && isEncryptedKind(kind)) {
@@ -78,25 +77,6 @@ function check(blob: Buffer, digest: string): ChunkCheck {
   }
 }
 
-const queue: WorkerRequest[] = [];
-let running = false;
-
-async function drain(): Promise<void> {
-  running = true;
-  let slot = 0;
-  let next: Promise<Loaded> | undefined = load(queue.shift()!, slot);
-  while (next !== undefined) {
-    const cur = await next;
-    // Start the next read before hashing this one; it fills the other buffer.
-    slot ^= 1;
-    next = queue.length > 0 ? load(queue.shift()!, slot) : undefined;
-    const verdict = 'blob' in cur ? check(cur.blob, cur.req.digest) : cur.verdict;
-    port.postMessage({ id: cur.req.id, verdict } satisfies WorkerReply);
-  }
-  running = false;
-}
-
 port.on('message', (req: WorkerRequest) => {
-  queue.push(req);
-  if (!running) void drain();
+  port.postMessage({ id: req.id, verdict: checkChunk(req.digest) } satisfies WorkerReply);
 });

@@ -18,7 +18,7 @@
  * chunk already found bad fails without reading it again. Both are
  * KnownChunks tables (32 bytes + 1 flag per digest, 44–88 bytes each off the
  * JS heap): 1M distinct chunks (4 TiB at 4 MiB) cost ≤ 88 MB. With the
- * workers' read buffers (≤ 2 × 16 MiB each) and one index in memory at a
+ * workers' read buffers (≤ 16 MiB each) and one index in memory at a
  * time, a job over 1M chunks stays well under 300 MB RSS.
  *
  * Abort and re-run. `signal` is checked before each chunk is handed to the

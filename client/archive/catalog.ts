@@ -26,7 +26,7 @@
  * The xattrs let the next backup archive an unchanged file without opening it.
  */
 import type { BigIntStats } from 'node:fs';
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../../datastore/crc32.ts';
 import { bulwarkError } from '../../errors.ts';
 import type { PreviousFileLookup } from './encoder.ts';
 import {

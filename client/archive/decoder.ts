@@ -11,7 +11,7 @@
  * needs the payload stream as a PayloadSource: a file's content is read
  * from its range there when asked for, and not at all when skipped.
  */
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../../datastore/crc32.ts';
 import { ByteReader, type FileContent, FileBody, corruptAt } from './file-content.ts';
 import {
   ARCHIVE_MAGIC, type EntryHeader, type EntryMeta, FILE_REF_CODE, FLAG_HAS_LINKS, KIND_BY_CODE, KNOWN_FLAGS, MAX_BODY,

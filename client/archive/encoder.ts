@@ -24,7 +24,7 @@
 import fs, { constants as C } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../../datastore/crc32.ts';
 import { bulwarkError, isBulwarkError } from '../../errors.ts';
 import type { CatalogEntry } from './catalog.ts';
 import { Output, READ_SIZE, encodeContent } from './file-content.ts';
