@@ -25,6 +25,8 @@ export interface JobRunState {
   readonly endedAt?: number;
   /** PBS exit status text: `OK`, `WARNINGS: n`, the error, or `aborted`. */
   readonly status?: string;
+  /** When the scheduler will next start the job (epoch ms), as of its last check. */
+  readonly nextRun?: number;
 }
 
 export const jobKey = (jobType: string, id: string): string => `job:${jobType}:${id}`;
@@ -69,6 +71,14 @@ export class JobStateStore {
 
   recordCreated(jobType: string, id: string, at: number): Promise<void> {
     return this.put(jobKey(jobType, id), { state: 'created', startedAt: at } satisfies JobRunState);
+  }
+
+  /** Remembers the next event, for listings; a no-op when unchanged. */
+  async recordNextRun(jobType: string, id: string, nextRun: number | undefined): Promise<void> {
+    const cur = await this.jobRun(jobType, id);
+    if (!cur || cur.nextRun === nextRun) return;
+    const { nextRun: _old, ...rest } = cur;
+    await this.put(jobKey(jobType, id), nextRun === undefined ? rest : { ...rest, nextRun });
   }
 
   recordStarted(jobType: string, id: string, upid: string, startedAt: number): Promise<void> {

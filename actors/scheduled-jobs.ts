@@ -71,8 +71,12 @@ export async function startDueJobs(service: JobService, jobs: readonly Scheduled
       continue;
     }
     if (last.state === 'started' && last.upid !== undefined && service.isRunning(last.upid)) continue;
-    const next = parseSchedule(job.schedule).next(last.startedAt);
-    if (next === undefined || next > now) continue;
+    const schedule = parseSchedule(job.schedule);
+    const next = schedule.next(last.startedAt);
+    if (next === undefined || next > now) {
+      await service.state.recordNextRun(key.jobType, key.id, next);
+      continue;
+    }
     const request: JobRequest = { kind: job.kind, store: job.store, user: SCHEDULER_USER, params: job.params, ...(job.jobId !== undefined && { jobId: job.jobId }) };
     try {
       started.push(await service.start(request));

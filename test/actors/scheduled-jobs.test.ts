@@ -72,6 +72,9 @@ test('a job first seen is not run at once; after downtime across several events 
   const run = await system.jobs.state.jobRun('verificationjob', 'v1');
   assert.equal(run?.state, 'finished');
   assert.equal(run?.status, 'OK');
+  await startDueJobs(system.jobs, jobs, clock + 60_000);
+  const gc = await system.jobs.state.jobRun('garbage_collection', 'store1');
+  assert.equal(gc?.nextRun, Date.UTC(2026, 10, 27), 'next daily event after the last run, recorded by the check');
 });
 
 test('a run left "started" by a crashed server does not block the job: it runs at its next event', async () => {

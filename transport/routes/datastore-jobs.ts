@@ -71,6 +71,7 @@ export function datastoreJobRoutes(app: TemplatedApp, ctx: ApiContext): void {
       ...(run?.endedAt && { 'last-run-endtime': Math.floor(run.endedAt / 1000) }),
       ...(run?.status && { 'last-run-state': run.status }),
       ...(cfg['gc-schedule'] && { schedule: cfg['gc-schedule'] }),
+      ...(run?.nextRun !== undefined && { 'next-run': Math.floor(run.nextRun / 1000) }),
     };
   });
 
