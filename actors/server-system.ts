@@ -26,6 +26,8 @@ export interface ServerSystemOptions {
   readonly inspect?: (event: InspectionEvent) => void;
   readonly onEscalated?: (child: string, error: unknown) => void;
   readonly now?: () => number;
+  /** false: no automatic scheduling (see SystemOptions.autoSchedule). */
+  readonly autoSchedule?: boolean;
 }
 
 export interface ServerSystem {
@@ -50,6 +52,8 @@ export async function startServerSystem(options: ServerSystemOptions): Promise<S
     ...(options.restartPolicy && { restartPolicy: options.restartPolicy }),
     ...(options.inspect && { inspect: options.inspect }),
     ...(options.onEscalated && { onEscalated: options.onEscalated }),
+    ...(options.now && { now: options.now }),
+    ...(options.autoSchedule !== undefined && { autoSchedule: options.autoSchedule }),
   });
   let closed = false;
   return {

@@ -5,7 +5,8 @@
  * else, and the root is observed for errors so none reaches xstate's
  * process-level rethrow.
  */
-import { createActor, type ActorRefFrom, type InspectionEvent } from 'xstate';
+import { createActor, fromCallback, fromPromise, type ActorRefFrom, type InspectionEvent } from 'xstate';
+import { schedulerMachine, type SchedulerCheckInput, type SchedulerCheckResult } from '../machines/scheduler.machine.ts';
 import type { Logger } from 'pino';
 import { configStoreLogic, type ConfigSnapshot } from '../config/config-store.ts';
 import type { DatastoreConfig } from '../config/datastore-config.ts';
@@ -42,6 +43,13 @@ export interface SystemOptions {
   /** Backup-time skew, resume TTL, GC cutoff… (default SAFETY_FULL). */
   readonly safety?: SafetyParameters;
   readonly restartPolicy?: RestartPolicy;
+  /** Clock for the scheduler (default Date.now). */
+  readonly now?: () => number;
+  /**
+   * false: the scheduler starts nothing by itself (no minute ticks, no
+   * catch-up at start), for tests that drive startDueJobs with their own clock.
+   */
+  readonly autoSchedule?: boolean;
   /** Called when the root gives up on a child: the process should exit so its service manager restarts it. */
   readonly onEscalated?: (child: string, error: unknown) => void;
 }
@@ -58,7 +66,9 @@ export function startActorSystem(options: SystemOptions): RootActor {
         actions: { sessionCrashed: (_, { sessionId, error }) => void sessionResources.releaseCrashed(sessionId, error) },
       }),
       jobs: jobsActorLogic(options.jobs, log.child({ actor: 'jobs' }), { ...(options.safety && { safety: options.safety }) }),
-      scheduler: schedulerActorLogic(options.jobs, options.paths, log.child({ actor: 'scheduler' })),
+      scheduler: options.autoSchedule === false
+        ? schedulerMachine.provide({ actors: { ticker: fromCallback(() => undefined), runDueJobs: fromPromise<SchedulerCheckResult, SchedulerCheckInput>(async () => ({ started: [] })) } })
+        : schedulerActorLogic(options.jobs, options.paths, log.child({ actor: 'scheduler' }), options.now),
     },
     actions: {
       childRestarting: (_, { child, error, crashes, delayMs }) => log.error({ child, err: error, crashes, delayMs }, 'supervisor child crashed; restarting'),

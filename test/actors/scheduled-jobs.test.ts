@@ -31,6 +31,8 @@ before(async () => {
   saveVerifyJob(paths.verifyJobs, { id: 'manual', store: 'store1' });
   system = await startServerSystem({
     paths, log: pino({ level: 'silent' }), safety: SAFETY_NONE, now: () => clock,
+    // The test drives startDueJobs itself; the server's own minute ticks would race it.
+    autoSchedule: false,
     config: { datastoresDigest: 'x', datastores: { store1: { name: 'store1', path: storePath } } },
   });
   await waitFor(system.root.system.get('datastore:store1') as AnyActorRef, (s) => s.value === 'online');
