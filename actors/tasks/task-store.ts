@@ -293,8 +293,7 @@ export class TaskStore {
 
   async #finish(upid: string, result: TaskResult): Promise<TaskEntry> {
     const task = this.#running.get(upid);
-    if (task === undefined) throw bulwarkError('BULWARK_INTERNAL', `task ${upid} is not running`);
-    this.#running.delete(upid);
+    if (task === undefined || task.writer.finished) throw bulwarkError('BULWARK_INTERNAL', `task ${upid} is not running`);
     const end = task.writer.endOf(result);
     let logError: unknown;
     try {
@@ -303,7 +302,12 @@ export class TaskStore {
       logError = err; // the index still learns the end; the log will read as 'unknown'
     }
     const entry = entryOf(parseUpid(upid), upid, end);
-    await this.#index.put(entry);
+    try {
+      await this.#index.put(entry);
+    } finally {
+      // Only now: until the index holds the end, status() must still answer 'running', not a stopped task without its exit status.
+      this.#running.delete(upid);
+    }
     if (logError !== undefined) throw logError;
     return entry;
   }
