@@ -12,7 +12,6 @@ import { fromPromise } from 'xstate';
 import { BackupGroup, BackupNamespace } from '../datastore/backup-ref.ts';
 import { isBackupType } from '../datastore/names.ts';
 import { runGarbageCollection } from '../datastore/gc.ts';
-import { gcSummaryLines } from '../datastore/gc-stats.ts';
 import { pruneNamespace } from '../datastore/prune-apply.ts';
 import { validateKeepOptions, type KeepOptions } from '../datastore/prune.ts';
 import type { SafetyParameters } from '../datastore/safety.ts';
@@ -81,7 +80,6 @@ export function gcWork(service: JobService, opts: WorkOptions = {}) {
         task.warn(line.replace(/^warning:\s*/i, ''));
       },
     });
-    for (const line of gcSummaryLines(status)) task.log(line);
     return { result: status, warnings };
   });
 }

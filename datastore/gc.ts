@@ -71,7 +71,6 @@ export async function runGarbageCollection(store: string, opts: GcOptions = {}):
     const cutoff = gcCutoff(startedAt, oldestWriterStart, safety);
     const info: GcPhaseInfo = { startedAt, cutoff, oldestWriterStart };
     const counters = newGcCounters();
-    log(`starting garbage collection on store ${store}`);
     if (oldestWriterStart !== undefined) log(`oldest running backup started at ${new Date(oldestWriterStart).toISOString()}`);
     log(`cutoff: chunks last used before ${new Date(cutoff).toISOString()} are removed`);
 

@@ -74,6 +74,8 @@ describe('maintenance jobs on a running system', () => {
     for (const hex of referenced) assert.ok(existsSync(chunkPath(store.path, hex)), 'referenced chunk kept');
     const log = await logText(upid);
     assert.match(log, /starting garbage collection on store store1/);
+    assert.equal(log.match(/starting garbage collection/g)?.length, 1, 'start line logged once');
+    assert.equal(log.match(/Removed chunks:/g)?.length, 1, 'summary logged once');
     assert.match(log, /TASK OK$/);
     const saved = await system.jobs.state.get<{ upid: string; removedChunks: number }>(gcStatusKey('store1'));
     assert.equal(saved?.upid, upid);
