@@ -102,9 +102,12 @@ export class SessionResources {
 /** Ends a session's task (if it has one); a failure to record it is logged, never thrown. */
 export async function endTask(session: TrackedSession | undefined, result: TaskResult, log: Logger = session?.log as Logger): Promise<void> {
   if (!session?.task) return;
+  // A session stopped because its task was aborted (DELETE .../tasks/<upid>,
+  // shutdown) ended as asked, not in error: PBS records that as aborted.
+  const end: TaskResult = result.state === 'error' && session.task.abortSignal.aborted ? { state: 'aborted' } : result;
   try {
-    if (result.state === 'error' && result.message) session.task.log(`error: ${result.message}`);
-    await session.task.finish(result);
+    if (end.state === 'error' && end.message) session.task.log(`error: ${end.message}`);
+    await session.task.finish(end);
   } catch (err) {
     log?.error({ err, upid: session.task.upid }, 'could not record the end of a session task');
   }

@@ -4,7 +4,7 @@
  * and the HTTPS listener, and shuts both down cleanly on SIGTERM/SIGINT.
  * Usage errors end with one line on stderr and exit code 2.
  */
-import { startServerSystem } from '../actors/server-system.ts';
+import { startServerSystem, type ServerSystem } from '../actors/server-system.ts';
 import { AuthService } from '../auth/auth-service.ts';
 import { bootstrap } from '../config/bootstrap.ts';
 import { loadDatastoreConfig } from '../config/datastore-config.ts';
@@ -27,7 +27,20 @@ async function main(): Promise<void> {
     return;
   }
   const log = createRootLogger(options.logLevel, 'bulwark-server');
+  // A stop asked for while starting must not cut the first start's files
+  // short: it is kept, and honoured once they are written (or once started).
+  let earlySignal: string | undefined;
+  const early = (signal: string) => { earlySignal ??= signal; };
+  process.on('SIGTERM', early).on('SIGINT', early);
   const boot = await bootstrap(options.dataDir);
+  if (earlySignal) {
+    // The generated password is shown only once: even now.
+    if (boot.admin?.generated) process.stdout.write(`Created user ${boot.admin.userid} with password: ${boot.admin.password}\n(shown only this once; change it after logging in)\n`);
+    log.info({ signal: earlySignal }, 'stopped while starting');
+    log.flush();
+    setImmediate(() => process.exit(0));
+    return;
+  }
   const datastores = loadDatastoreConfig(boot.paths.datastoreConfig);
   // The visualiser's view of every actor: the root is created with its observer (STYLE point 3).
   const feed = new InspectFeed();
@@ -82,16 +95,42 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    server.close();
-    // Running tasks are asked to stop and record `aborted` before the actors go.
-    server.idle().then(() => system.close()).catch((err: unknown) => log.error({ err }, 'shutdown was not clean')).finally(() => {
-      log.flush();
-      // Give the async log destination a tick to drain, then leave.
-      setImmediate(() => process.exit(0));
-    });
+    // Every running task, backup and reader sessions included, is asked to
+    // stop while its connection is still open, so each records its end
+    // (instead of `unknown` at the next start); then the connections close.
+    abortRunningTasks(system, SESSION_ABORT_MS)
+      .then((left) => {
+        if (left.length > 0) log.warn({ tasks: left }, 'tasks still running at shutdown');
+        server.close();
+        return server.idle();
+      })
+      .then(() => system.close({ abortTimeoutMs: JOB_ABORT_MS }))
+      .catch((err: unknown) => log.error({ err }, 'shutdown was not clean'))
+      .finally(() => {
+        log.flush();
+        // Give the async log destination a tick to drain, then leave.
+        setImmediate(() => process.exit(0));
+      });
   };
+  // Add before removing: with no listener left Node closes the signal's
+  // watcher, and a signal already caught but not yet dispatched is lost.
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  process.off('SIGTERM', early).off('SIGINT', early);
+  if (earlySignal) shutdown(earlySignal);
+}
+
+// Both within the 10 s a service manager (podman/docker stop, systemd) waits before SIGKILL.
+const SESSION_ABORT_MS = 6000;
+const JOB_ABORT_MS = 2000;
+
+/** Asks every running task to stop (as DELETE /tasks/{upid} does) and waits up to `ms` for them to end; returns those left. */
+async function abortRunningTasks(system: ServerSystem, ms: number): Promise<string[]> {
+  for (const upid of system.tasks.runningTasks()) system.jobs.abort(upid);
+  const deadline = Date.now() + ms;
+  // TaskStore has no end event; a short poll during shutdown is enough.
+  while (system.tasks.runningTasks().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  return system.tasks.runningTasks();
 }
 
 main().catch((err: unknown) => {
