@@ -266,7 +266,7 @@ describe('the server image under podman', { timeout: 20 * 60_000 }, () => {
     t.diagnostic(`held backup task after SIGTERM: status ${JSON.stringify(entry.status)}`);
     assert.notEqual(entry.status, 'running');
     assert.notEqual(entry.status, 'unknown');
-    assert.equal(entry.status, 'aborted', 'ended as asked, not in error');
+    assert.equal(entry.status, 'abort requested - aborting task', 'ended as asked, not in error');
     const status = (await conn.api('GET', `/nodes/localhost/tasks/${encodeURIComponent(heldUpid)}/status`)) as { status: string; exitstatus: string };
     assert.equal(status.status, 'stopped');
     assert.equal(status.exitstatus, 'abort requested - aborting task');
