@@ -5,12 +5,16 @@
  * server and client over loopback TLS; restic and borg use local
  * repositories (borg unencrypted, restic with its mandatory encryption).
  * Skipped with a note when restic or borg is not installed
- * (`apt-get install restic borgbackup`).
+ * (`apt-get install restic borgbackup`). Bulwark's CLI runs as the bundle
+ * of scripts/build-client.ts (built here; plain JavaScript, like the Go and
+ * Python CLIs it is compared with, no tsx start-up per run), or through tsx
+ * when the build fails.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildClient, runBuiltClient } from '../scripts/build-client.ts';
 import { client, clientEnv } from '../test/helpers/client-process.ts';
 import { startServer } from '../test/helpers/server-process.ts';
 import { benchResult, printResults, type BenchResult } from './result.ts';
@@ -63,16 +67,29 @@ function borgTimes(work: string): Times {
   return { first, second, restore };
 }
 
-async function bulwarkTimes(work: string): Promise<Times> {
+type Cli = (args: string[], env: NodeJS.ProcessEnv) => Promise<string>;
+
+/** The bundled CLI, or the tsx one when the bundle cannot be built. */
+async function bulwarkCli(): Promise<{ cli: Cli; which: string }> {
+  try {
+    await buildClient({ quiet: true });
+    return { cli: runBuiltClient, which: 'bundled CLI' };
+  } catch (err) {
+    process.stderr.write(`backup-compare: client bundle not built (${(err as Error).message}); timing the tsx CLI\n`);
+    return { cli: client, which: 'tsx CLI' };
+  }
+}
+
+async function bulwarkTimes(work: string, cli: Cli): Promise<Times> {
   const server = await startServer({ dataDir: join(work, 'bulwark-data'), env: { BULWARK_ADMIN_PASSWORD: 'bench' } });
   try {
     const env = clientEnv(server, 'bench');
     const t0 = Math.floor(Date.now() / 1000) - 3600;
     const args = (t: number) => ['backup', `root.bxar:${TREE}`, '--backup-id', 'bench', '--backup-time', String(t)];
-    const first = await timedAsync(() => client(args(t0), env));
-    const second = await timedAsync(() => client(args(t0 + 60), env));
+    const first = await timedAsync(() => cli(args(t0), env));
+    const second = await timedAsync(() => cli(args(t0 + 60), env));
     const snap = `host/bench/${new Date((t0 + 60) * 1000).toISOString().replace('.000Z', 'Z')}`;
-    const restore = await timedAsync(() => client(['restore', snap, 'root.bxar', join(work, 'bulwark-out')], env));
+    const restore = await timedAsync(() => cli(['restore', snap, 'root.bxar', join(work, 'bulwark-out')], env));
     return { first, second, restore };
   } finally {
     await server.stop();
@@ -89,10 +106,11 @@ export async function run(): Promise<BenchResult[]> {
     const bytes = treeBytes(TREE);
     // Every tool then reads from the page cache; whoever ran first would otherwise pay for the disk.
     sh('sh', ['-c', `find "$1" -type f -readable -print0 | xargs -0 cat > /dev/null 2>&1 || true`, 'warm', TREE]);
-    const bulwark = await bulwarkTimes(work);
+    const { cli, which } = await bulwarkCli();
+    const bulwark = await bulwarkTimes(work, cli);
     const restic = resticTimes(work);
     const borg = borgTimes(work);
-    const note = `${TREE}, ${(bytes / 1e6).toFixed(0)} MB; times (s) bulwark/restic/borg`;
+    const note = `${TREE}, ${(bytes / 1e6).toFixed(0)} MB, bulwark's ${which}; times (s) bulwark/restic/borg`;
     const rows: BenchResult[] = [];
     for (const phase of ['first', 'second', 'restore'] as const) {
       const times = `${(bulwark[phase] / 1000).toFixed(1)}/${(restic[phase] / 1000).toFixed(1)}/${(borg[phase] / 1000).toFixed(1)}`;

@@ -3,32 +3,40 @@
  * archive) for restore: `read(offset, length)` yields the bytes of that
  * range. Decoded chunks are kept in a small cache and the chunks after the
  * one being read are fetched ahead, so a restore that walks the payload in
- * order (the common case) keeps many requests in flight.
+ * order (the common case) keeps many requests in flight. chunkAt hands out
+ * decoded chunks directly (archive/range-content.ts reads file content from
+ * them without a generator per file).
  */
-import { decodeChunk } from '../datastore/blob.ts';
 import type { CryptKey } from '../datastore/crypt-key.ts';
 import type { IndexReader } from '../datastore/index-file.ts';
 import { bulwarkError } from '../errors.ts';
-import type { PayloadSource } from './archive/payload.ts';
+import type { ChunkedPayload, PayloadChunk } from './archive/range-content.ts';
+import { type ChunkDecoder, inlineDecoder } from './decode-pool.ts';
 import type { RpcSession } from './rpc.ts';
 
 export interface RemotePayloadOptions {
   readonly key?: CryptKey;
+  /** Where chunks are decoded (default: on this thread, with `key`); a DecodePool must hold the same key. */
+  readonly decoder?: ChunkDecoder;
   /** Chunks fetched ahead of the one being read (default 12). */
   readonly readAhead?: number;
 }
 
-export class RemotePayloadSource implements PayloadSource {
+export class RemotePayloadSource implements ChunkedPayload {
   readonly #rpc: RpcSession;
   readonly #index: IndexReader;
-  readonly #key: CryptKey | undefined;
+  readonly #decoder: ChunkDecoder;
   readonly #ahead: number;
   readonly #cache = new Map<number, Promise<Buffer>>();
+  /** Chunks of the cache that are decoded already, for chunkAt. */
+  readonly #ready = new Map<number, Buffer>();
+  /** The chunk chunkAt answered last: files mostly follow each other inside one chunk. */
+  #current: PayloadChunk | undefined;
 
   constructor(rpc: RpcSession, index: IndexReader, opts: RemotePayloadOptions = {}) {
     this.#rpc = rpc;
     this.#index = index;
-    this.#key = opts.key;
+    this.#decoder = opts.decoder ?? inlineDecoder(opts.key);
     this.#ahead = opts.readAhead ?? 12;
   }
 
@@ -36,8 +44,8 @@ export class RemotePayloadSource implements PayloadSource {
     let p = this.#cache.get(i);
     if (!p) {
       const digest = Buffer.from(this.#index.digest(i));
-      p = this.#rpc.request('chunk', { digest }).then((ok) => decodeChunk(ok.data as Buffer, digest, this.#key ? { key: this.#key } : {}));
-      p.catch(() => undefined); // awaited by whoever reads it
+      p = this.#rpc.request('chunk', { digest }).then((ok) => this.#decoder.decode(ok.data as Buffer, digest));
+      p.then((data) => this.#cache.has(i) && this.#ready.set(i, data), () => undefined); // failures: awaited by whoever reads it
       this.#cache.set(i, p);
     }
     return p;
@@ -47,8 +55,29 @@ export class RemotePayloadSource implements PayloadSource {
   #chunk(i: number): Promise<Buffer> {
     const last = Math.min(this.#index.count() - 1, i + this.#ahead);
     for (let j = i; j <= last; j++) this.#fetch(j);
-    for (const k of this.#cache.keys()) if (k < i - 1 || k > last) this.#cache.delete(k);
+    for (const k of this.#cache.keys()) {
+      if (k < i - 1 || k > last) {
+        this.#cache.delete(k);
+        this.#ready.delete(k);
+      }
+    }
     return this.#fetch(i);
+  }
+
+  chunkAt(offset: number): PayloadChunk | Promise<PayloadChunk> {
+    const cur = this.#current;
+    if (cur && offset >= cur.start && offset < cur.start + cur.data.length) return cur;
+    const at = this.#index.chunkFromOffset(offset);
+    if (!at) throw bulwarkError('BULWARK_ARCHIVE_CORRUPT', 'payload', `offset ${offset} is outside the payload of ${this.#index.totalSize()} bytes`);
+    const { start, end } = this.#index.chunkRange(at.index);
+    const pending = this.#chunk(at.index);
+    const chunk = (data: Buffer): PayloadChunk => {
+      // Offsets are the index's: a chunk of another size would shift every byte after it.
+      if (data.length !== end - start) throw bulwarkError('BULWARK_ARCHIVE_CORRUPT', 'payload', `chunk ${at.index} holds ${data.length} bytes, the index says ${end - start}`);
+      return (this.#current = { start, data });
+    };
+    const ready = this.#ready.get(at.index);
+    return ready ? chunk(ready) : pending.then(chunk);
   }
 
   async *read(offset: number, length: number): AsyncIterable<Buffer> {

@@ -15,8 +15,10 @@ import { decodeManifestBlob, verifyManifestSignature, type Manifest } from '../d
 import { bulwarkError } from '../errors.ts';
 import { Catalog } from './archive/catalog.ts';
 import { extractArchive, extractSingleFileFromCatalog, type ExtractStats } from './archive/extract.ts';
+import { defaultWriters, WritePool } from './archive/write-pool.ts';
 import { imageIndexName, treeCatalogName, treeMetaIndexName, treePayloadIndexName } from './archive-spec.ts';
 import { readIndexData } from './chunk-reader.ts';
+import { type ChunkDecoder, DecodePool } from './decode-pool.ts';
 import type { ServerConnection, SnapshotTarget } from './connection.ts';
 import { RemotePayloadSource } from './payload-source.ts';
 import type { RpcSession } from './rpc.ts';
@@ -37,13 +39,13 @@ export async function openReader(conn: ServerConnection, snap: SnapshotTarget, k
 
 const has = (m: Manifest, name: string) => m.files.some((f) => f.filename === name);
 
-async function openTree(rpc: RpcSession, manifest: Manifest, name: string, key?: CryptKey) {
+async function openTree(rpc: RpcSession, manifest: Manifest, name: string, key?: CryptKey, decoder?: ChunkDecoder) {
   const metaName = treeMetaIndexName(name);
   if (!has(manifest, metaName)) throw bulwarkError('BULWARK_NOT_FOUND', `archive ${name}.bxar in this snapshot`);
   const meta = DynamicIndexReader.fromBuffer((await rpc.request('index', { name: metaName })).data as Buffer, metaName);
   const payloadName = treePayloadIndexName(name);
   const payloadIndex = DynamicIndexReader.fromBuffer((await rpc.request('index', { name: payloadName })).data as Buffer, payloadName);
-  const payload = new RemotePayloadSource(rpc, payloadIndex, key ? { key } : {});
+  const payload = new RemotePayloadSource(rpc, payloadIndex, { ...(key && { key }), ...(decoder && { decoder }) });
   return { meta, payload };
 }
 
@@ -51,16 +53,30 @@ export interface TreeRestoreOptions {
   readonly pattern?: string;
   readonly key?: CryptKey;
   readonly onWarning?: (message: string) => void;
+  /** Worker threads that create and write the files (default: write-pool.ts defaultWriters; 0: inline). */
+  readonly writers?: number;
+  /** Worker threads that decode chunks (default 1; 0: on this thread). */
+  readonly decoders?: number;
 }
 
 export async function restoreTree(rpc: RpcSession, manifest: Manifest, name: string, target: string, opts: TreeRestoreOptions = {}): Promise<ExtractStats> {
-  const { meta, payload } = await openTree(rpc, manifest, name, opts.key);
-  return extractArchive(readIndexData(rpc, meta, opts.key ? { key: opts.key } : {}), target, {
-    payload,
-    overwrite: 'skip-unchanged',
-    ...(opts.pattern && { pattern: opts.pattern }),
-    onWarning: (w) => opts.onWarning?.(`${w.path ? `${w.path}: ` : ''}${w.message}`),
-  });
+  // Started first: the workers boot while the indexes are fetched.
+  const writers = opts.writers ?? defaultWriters();
+  const decoders = opts.decoders ?? 1;
+  const pool = writers > 0 ? new WritePool(writers) : undefined;
+  const decoder = decoders > 0 ? new DecodePool(decoders, opts.key) : undefined;
+  try {
+    const { meta, payload } = await openTree(rpc, manifest, name, opts.key, decoder);
+    return await extractArchive(readIndexData(rpc, meta, { ...(opts.key && { key: opts.key }), ...(decoder && { decoder }) }), target, {
+      payload,
+      overwrite: 'skip-unchanged',
+      writers: pool ?? 0,
+      ...(opts.pattern && { pattern: opts.pattern }),
+      onWarning: (w) => opts.onWarning?.(`${w.path ? `${w.path}: ` : ''}${w.message}`),
+    });
+  } finally {
+    await Promise.all([pool?.close(), decoder?.close()]);
+  }
 }
 
 export async function loadCatalog(rpc: RpcSession, manifest: Manifest, name: string, key?: CryptKey): Promise<Catalog> {
