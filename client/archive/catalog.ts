@@ -88,6 +88,8 @@ class Writer {
   }
 
   big(v: bigint): void {
+    // Same bytes as the loop below; Number arithmetic where it is exact.
+    if (v <= MAX_SAFE) return this.uint(Number(v));
     this.room(10);
     while (v >= 0x80n) {
       this.buf[this.len++] = Number(v & 0x7fn) | 0x80;
@@ -108,8 +110,10 @@ class Writer {
   }
 }
 
-const zigzag = (v: bigint): bigint => (v < 0n ? (-v << 1n) - 1n : v << 1n);
-const unzigzag = (v: bigint): bigint => (v & 1n ? -((v + 1n) >> 1n) : v >> 1n);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** Signed seconds as an unsigned varint value; exact for |v| < 2^52 (every int64 nanosecond time's seconds). */
+const zigzag = (v: number): number => (v < 0 ? -v * 2 - 1 : v * 2);
+const unzigzag = (v: number): number => (v % 2 === 1 ? -(v + 1) / 2 : v / 2);
 
 const corrupt = (why: string) => bulwarkError('BULWARK_ARCHIVE_CORRUPT', 'catalog', why);
 
@@ -135,6 +139,17 @@ class Reader {
   }
 
   big(): bigint {
+    // Up to 7 bytes (49 bits) in Number arithmetic, the BigInt loop beyond.
+    const start = this.pos;
+    let n = 0;
+    let mul = 1;
+    for (let k = 0; k < 7; k++) {
+      const byte = this.u8();
+      n += (byte & 0x7f) * mul;
+      if (byte < 0x80) return BigInt(n);
+      mul *= 0x80;
+    }
+    this.pos = start;
     let v = 0n;
     let shift = 0n;
     for (;;) {
@@ -194,7 +209,7 @@ export class CatalogWriter {
     w.u8(KIND_CODES[e.kind]);
     w.uint(e.mode);
     const m = splitNs(e.mtimeNs);
-    w.big(zigzag(m.sec));
+    w.uint(zigzag(m.sec));
     w.uint(m.nsec);
     w.uint(e.offset);
     w.uint(e.end - e.offset);
@@ -202,7 +217,7 @@ export class CatalogWriter {
       const f = e.file ?? { ino: 0n, dev: 0n, ctimeNs: 0n };
       w.uint(e.size);
       const c = splitNs(f.ctimeNs);
-      w.big(zigzag(c.sec));
+      w.uint(zigzag(c.sec));
       w.uint(c.nsec);
       w.big(f.ino);
       w.big(f.dev);
@@ -271,12 +286,12 @@ export class Catalog {
         throw corrupt(`entry ${i} has a bad parent or name`);
       }
       const mode = r.uint();
-      const mtimeNs = joinNs(unzigzag(r.big()), r.uint());
+      const mtimeNs = joinNs(unzigzag(r.uint()), r.uint());
       const offset = r.uint();
       const e: CatalogEntry = { path: i === 0 ? name : joinPath(all[parent]!.path, name), kind, mode, size: 0, mtimeNs, offset, end: offset + r.uint() };
       if (kind === 'file') {
         e.size = r.uint();
-        const ctimeNs = joinNs(unzigzag(r.big()), r.uint());
+        const ctimeNs = joinNs(unzigzag(r.uint()), r.uint());
         e.file = { ctimeNs, ino: r.big(), dev: r.big() };
         if (split) {
           e.payloadOffset = r.uint();
@@ -306,7 +321,9 @@ export class Catalog {
   }
 
   find(path: string | Uint8Array): CatalogEntry | undefined {
-    const i = this.byPath.get(pathKey(toArchivePath(path)));
+    // Raw bytes without a slash to strip are looked up as they are (no copy: once per file in a backup).
+    const bare = typeof path !== 'string' && (path.length === 0 || (path[0] !== 0x2f && path[path.length - 1] !== 0x2f));
+    const i = this.byPath.get(pathKey(bare ? path : toArchivePath(path)));
     return i === undefined ? undefined : this.all[i];
   }
 

@@ -30,7 +30,7 @@ import type { CatalogEntry } from './catalog.ts';
 import { Output, READ_SIZE, encodeContent } from './file-content.ts';
 import {
   ARCHIVE_MAGIC, type EntryHeader, type EntryMeta, FILE_REF_CODE, FLAG_HAS_LINKS, KIND_CODES, MAX_LINK_TARGET, RECORD_CRC, RECORD_PREFIX,
-  SPLIT_META_MAGIC, type WarningHandler, type Xattr, devMajor, devMinor, displayPath, joinPath, nameProblem, pathMatcher, splitNs,
+  SPLIT_META_MAGIC, type WarningHandler, type Xattr, devMajor, devMinor, displayPath, joinPath, nameProblem, pathMatcher, splitNs, writeI64,
 } from './format.ts';
 import { readXattrs, statKind } from './fs-meta.ts';
 import type { PayloadWriter } from './payload.ts';
@@ -68,6 +68,16 @@ export interface EncodeOptions {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** What file() needs from fileWithoutReading. */
+interface FilePlan {
+  readonly linkKey: string | undefined;
+  readonly linkable: boolean;
+  readonly flags: number;
+  readonly previous: PreviousRange | undefined;
+  /** The payload writer refused the previous range already (and said why): read the file. */
+  readonly reuseRefused: boolean;
+}
 const FILE_OPEN_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
 
 /** Encodes one record (header of an entry). Exported for tests and tools; it does not validate names. */
@@ -90,7 +100,7 @@ export function encodeRecord(h: EntryHeader): Buffer {
   o = b.writeUInt32LE(h.uid, o);
   o = b.writeUInt32LE(h.gid, o);
   const { sec, nsec } = splitNs(h.mtimeNs);
-  o = b.writeBigInt64LE(sec, o);
+  o = writeI64(b, sec, o);
   o = b.writeUInt32LE(nsec, o);
   o = b.writeUInt16LE(h.xattrs.length, o);
   for (const x of h.xattrs) {
@@ -100,10 +110,10 @@ export function encodeRecord(h: EntryHeader): Buffer {
     o += x.value.copy(b, o);
   }
   if (h.kind === 'file') {
-    o = b.writeBigUInt64LE(BigInt(h.size), o);
+    o = writeI64(b, h.size, o);
     if (ref) {
-      o = b.writeBigUInt64LE(BigInt(h.payloadOffset!), o);
-      o = b.writeBigUInt64LE(BigInt(h.payloadLength ?? 0), o);
+      o = writeI64(b, h.payloadOffset!, o);
+      o = writeI64(b, h.payloadLength ?? 0, o);
     }
   } else if (h.kind === 'symlink' || h.kind === 'hardlink') {
     o = b.writeUInt16LE(h.target.length, o);
@@ -133,6 +143,7 @@ class TreeEncoder {
   private readonly excluded: (p: string) => boolean;
   private readonly warn: WarningHandler;
   private readonly withXattrs: boolean;
+  private readonly hasExclude: boolean;
   /** dev:ino → archive path of the first occurrence of a multiply linked file. */
   private readonly links = new Map<string, Buffer>();
   private readonly readBuf = Buffer.allocUnsafe(READ_SIZE);
@@ -142,7 +153,8 @@ class TreeEncoder {
   constructor(private readonly opts: EncodeOptions) {
     this.out = new Output(opts.bufferSize ?? 1024 * 1024);
     if (opts.payload) this.pout = new Output(opts.bufferSize ?? 1024 * 1024, opts.payload.position);
-    this.excluded = opts.exclude?.length ? pathMatcher(opts.exclude) : () => false;
+    this.hasExclude = (opts.exclude?.length ?? 0) > 0;
+    this.excluded = this.hasExclude ? pathMatcher(opts.exclude!) : () => false;
     this.warn = opts.onWarning ?? (() => {});
     this.withXattrs = opts.xattrs ?? true;
   }
@@ -192,7 +204,7 @@ class TreeEncoder {
         this.warn({ path: displayPath(childRel), message: `skipped: name ${problem}` });
         continue;
       }
-      if (this.excluded(displayPath(childRel))) continue;
+      if (this.hasExclude && this.excluded(displayPath(childRel))) continue;
       const childAbs = Buffer.concat([abs, Buffer.from('/'), child]);
       let cst: BigIntStats;
       try {
@@ -203,10 +215,13 @@ class TreeEncoder {
       }
       const kind = statKind(cst);
       if (kind === 'dir') yield* this.dir(childAbs, childRel, child, cst);
-      else if (kind === 'file') yield* this.file(childAbs, childRel, child, cst);
-      else if (kind === undefined || kind === 'socket') this.warn({ path: displayPath(childRel), message: `skipped: ${kind ?? 'unknown file type'}` });
+      else if (kind === 'file') {
+        // Most files of an incremental backup are done here, synchronously.
+        const plan = this.fileWithoutReading(childRel, child, cst);
+        if (plan) yield* this.file(childAbs, childRel, child, cst, plan);
+      } else if (kind === undefined || kind === 'socket') this.warn({ path: displayPath(childRel), message: `skipped: ${kind ?? 'unknown file type'}` });
       else this.special(childAbs, childRel, child, cst, kind);
-      yield* this.out.take();
+      if (this.out.ready.length > 0) yield* this.out.take();
     }
     this.out.write(encodeDirEnd());
   }
@@ -231,23 +246,42 @@ class TreeEncoder {
     this.entry({ path: rel, kind, mode: m.mode, size: 0, mtimeNs: st.mtimeNs, offset, end: this.out.offset, ...(target ? { target } : {}) });
   }
 
-  private async *file(abs: Buffer, rel: Buffer, name: Buffer, st: BigIntStats): AsyncGenerator<Buffer> {
+  /**
+   * A regular file that needs no reading: a further link to a file archived
+   * already, or (split mode) an unchanged file whose record needs nothing
+   * from it, while no payload bytes wait to be flushed. Returns undefined
+   * when it is done, else what file() needs to go on.
+   */
+  private fileWithoutReading(rel: Buffer, name: Buffer, st: BigIntStats): FilePlan | undefined {
     const linkKey = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined;
     const first = linkKey === undefined ? undefined : this.links.get(linkKey);
     if (first) {
       const offset = this.out.offset;
       this.out.write(encodeRecord({ kind: 'hardlink', ...meta(name, st, [], 0), target: first }));
       this.entry({ path: rel, kind: 'hardlink', mode: modeOf(st), size: 0, mtimeNs: st.mtimeNs, offset, end: this.out.offset, target: first });
-      return;
+      return undefined;
     }
     const linkable = linkKey !== undefined && rel.length <= MAX_LINK_TARGET;
     const flags = linkable ? FLAG_HAS_LINKS : 0;
     const previous = this.opts.previous?.(rel, st);
-    let reuse = this.opts.payload?.hasPrevious ? previous : undefined;
-    if (reuse && (reuse.xattrs || !this.withXattrs)) {
-      // Unchanged, and everything its record needs is known: the file is not even opened.
-      if (await this.reuseFile(rel, name, st, flags, reuse, this.withXattrs ? reuse.xattrs : undefined)) {
+    const reuse = this.opts.payload?.hasPrevious ? previous : undefined;
+    // Unchanged, and everything its record needs is known: the file is not even opened.
+    if (reuse && (reuse.xattrs || !this.withXattrs) && this.pout!.empty) {
+      if (this.reuseNow(rel, name, st, flags, reuse, this.withXattrs ? reuse.xattrs : undefined)) {
         if (linkable) this.links.set(linkKey, rel);
+        return undefined;
+      }
+      return { linkKey, linkable, flags, previous, reuseRefused: true };
+    }
+    return { linkKey, linkable, flags, previous, reuseRefused: false };
+  }
+
+  private async *file(abs: Buffer, rel: Buffer, name: Buffer, st: BigIntStats, plan: FilePlan): AsyncGenerator<Buffer> {
+    const { linkKey, linkable, flags, previous } = plan;
+    let reuse = this.opts.payload?.hasPrevious && !plan.reuseRefused ? previous : undefined;
+    if (reuse && (reuse.xattrs || !this.withXattrs)) {
+      if (await this.reuseFile(rel, name, st, flags, reuse, this.withXattrs ? reuse.xattrs : undefined)) {
+        if (linkable) this.links.set(linkKey!, rel);
         return;
       }
       reuse = undefined;
@@ -273,7 +307,7 @@ class TreeEncoder {
           this.warn({ path: displayPath(rel), message: `xattrs not read: ${(err as Error).message}` });
         }
       }
-      if (linkable) this.links.set(linkKey, rel);
+      if (linkable) this.links.set(linkKey!, rel);
       if (reuse && (await this.reuseFile(rel, name, st, flags, reuse, xattrs))) return;
       const size = Number(st.size);
       const warn = (message: string) => this.warn({ path: displayPath(rel), message });
@@ -298,8 +332,13 @@ class TreeEncoder {
    * and the file is then read like a changed one.
    */
   private async reuseFile(rel: Buffer, name: Buffer, st: BigIntStats, flags: number, prev: PreviousRange, xattrs: Xattr[] | undefined): Promise<boolean> {
-    const payload = this.opts.payload!;
     await this.flushPayload(true); // queued data must precede the reused chunks
+    return this.reuseNow(rel, name, st, flags, prev, xattrs);
+  }
+
+  /** reuseFile once no payload bytes are pending. */
+  private reuseNow(rel: Buffer, name: Buffer, st: BigIntStats, flags: number, prev: PreviousRange, xattrs: Xattr[] | undefined): boolean {
+    const payload = this.opts.payload!;
     let payloadOffset: number;
     try {
       payloadOffset = payload.reuse(prev.offset, prev.offset + prev.length);

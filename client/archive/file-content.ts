@@ -85,6 +85,11 @@ export class Output {
     return r;
   }
 
+  /** Nothing written since the last takeAll (or ever). */
+  get empty(): boolean {
+    return this.len === 0 && this.ready.length === 0;
+  }
+
   /** Moves the stream offset while nothing is pending (the payload grew by reused chunks). */
   rebase(offset: number): void {
     if (this.len > 0 || this.ready.length > 0) throw bulwarkError('BULWARK_INTERNAL', 'output rebased with bytes pending');

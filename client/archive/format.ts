@@ -180,19 +180,30 @@ export function toArchivePath(path: string | Uint8Array): Buffer {
 
 const NS = 1_000_000_000n;
 
-/** Splits nanoseconds into (seconds, nanoseconds in 0..1e9-1), flooring for times before 1970. */
-export function splitNs(ns: bigint): { sec: bigint; nsec: number } {
-  let sec = ns / NS;
-  let rem = ns % NS;
-  if (rem < 0n) {
-    sec -= 1n;
-    rem += NS;
+/**
+ * Splits nanoseconds into (seconds, nanoseconds in 0..1e9-1), flooring for
+ * times before 1970. Seconds of any int64 nanosecond time (|sec| < 9.3e9)
+ * are exact as a Number, which spares the per-file BigInt arithmetic.
+ */
+export function splitNs(ns: bigint): { sec: number; nsec: number } {
+  let sec = Number(ns / NS);
+  let nsec = Number(ns % NS);
+  if (nsec < 0) {
+    sec -= 1;
+    nsec += 1e9;
   }
-  return { sec, nsec: Number(rem) };
+  return { sec, nsec };
 }
 
-export function joinNs(sec: bigint, nsec: number): bigint {
-  return sec * NS + BigInt(nsec);
+export function joinNs(sec: number | bigint, nsec: number): bigint {
+  return BigInt(sec) * NS + BigInt(nsec);
+}
+
+/** Writes a safe integer as int64 little endian (no BigInt). */
+export function writeI64(b: Buffer, v: number, o: number): number {
+  b.writeUInt32LE(v >>> 0, o);
+  b.writeInt32LE(Math.floor(v / 0x1_0000_0000), o + 4);
+  return o + 8;
 }
 
 // ── devices ──────────────────────────────────────────────────────────────
