@@ -111,7 +111,11 @@ export class ServerConnection {
     const host = this.repo.host.includes(':') ? `[${this.repo.host}]` : this.repo.host;
     const url = `wss://${host}:${this.repo.port}${path}?${new URLSearchParams(query).toString()}`;
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { headers: this.#creds.headers, ...this.#trust, maxPayload: 64 * 1024 * 1024, perMessageDeflate: false });
+      // A zero masking key: masking (RFC 6455 10.3) keeps a browser's frames
+      // from being read as requests by proxies in the clear; inside TLS it
+      // protects nothing, and XOR-copying every uploaded byte costs a pass
+      // over the data. The key is still sent, so the server unmasks as usual.
+      const ws = new WebSocket(url, { headers: this.#creds.headers, ...this.#trust, maxPayload: 64 * 1024 * 1024, perMessageDeflate: false, generateMask: zeroMask });
       ws.binaryType = 'nodebuffer';
       const attached = attach(ws);
       ws.once('open', () => resolve(attached));
@@ -129,4 +133,8 @@ export class ServerConnection {
       ws.once('error', (err) => reject(bulwarkError('BULWARK_IO', url, err.message, { cause: err })));
     });
   }
+}
+
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
 }

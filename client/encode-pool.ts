@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { CryptKey } from '../datastore/crypt-key.ts';
+import { workerSource } from './worker-boot.ts';
 
 export interface EncodedChunk {
   readonly digest: Buffer;
@@ -16,10 +17,7 @@ interface Waiter {
   reject(e: Error): void;
 }
 
-const WORKER_URL = new URL('./encode-worker.ts', import.meta.url).href;
-const TSX_API = import.meta.resolve('tsx/esm/api');
-// Workers do not inherit `--import tsx`: register the TypeScript loader in the worker, then load its body.
-const BOOT = `import(${JSON.stringify(TSX_API)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL)}); })`;
+const BOOT = workerSource(new URL('./encode-worker.ts', import.meta.url));
 
 export class EncodePool {
   readonly #workers: Worker[] = [];
@@ -47,16 +45,24 @@ export class EncodePool {
     this.#waiting.clear();
   }
 
+  /**
+   * Digests and encodes `data` in a worker. `data` is handed over: when it
+   * is the whole of its ArrayBuffer that buffer moves to the worker (and is
+   * detached here), so the caller must not use it afterwards.
+   */
   encode(data: Buffer, compress: boolean): Promise<EncodedChunk> {
     if (this.#failed) return Promise.reject(this.#failed);
     const id = this.#next++;
     const worker = this.#workers[id % this.#workers.length]!;
-    // An exact-size copy whose buffer moves to the worker: a chunk may be a
-    // view into a larger read buffer, which structured cloning would copy whole.
-    const copy = new Uint8Array(data);
+    // A chunk that owns its buffer (most do: chunks spanning read buffers
+    // are joined into a new one) moves as it is; a view into a larger buffer
+    // is copied to exact size first, since structured cloning would copy
+    // the whole buffer.
+    const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
+    const moved = whole ? data : new Uint8Array(data);
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
-      worker.postMessage({ id, data: copy, compress }, [copy.buffer]);
+      worker.postMessage({ id, data: moved, compress }, [moved.buffer as ArrayBuffer]);
     });
   }
 

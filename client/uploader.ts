@@ -93,7 +93,8 @@ export async function uploadIndex(chunks: AsyncIterable<UploadItem>, opts: Uploa
   const prepare = async (item: UploadItem): Promise<Prepared> => {
     if (!Buffer.isBuffer(item)) return { digest: item.digest, size: item.size };
     const compress = opts.compress ?? true;
-    if (opts.pool) return { ...(await opts.pool.encode(item, compress)), size: item.length };
+    const size = item.length; // read first: the pool takes the buffer over
+    if (opts.pool) return { ...(await opts.pool.encode(item, compress)), size };
     const digest = chunkDigest(item, opts.key);
     // Skip encoding what will not be sent.
     if (known.has(digest.toString('hex'))) return { digest, size: item.length };

@@ -16,6 +16,7 @@ import { type BulwarkError, bulwarkError } from '../errors.ts';
 interface Binding {
   utimens(path: Buffer | string, atimeNs: bigint, mtimeNs: bigint, nofollow: boolean): void;
   futimens(fd: number, atimeNs: bigint, mtimeNs: bigint): void;
+  buzhashScan(buf: Uint8Array, tail: Uint8Array, start: number, end: number, state: Int32Array, d: number, table: Uint32Array): number;
 }
 
 let binding: Binding | undefined;
@@ -70,3 +71,13 @@ export function futimensNs(fd: number, atimeNs: bigint, mtimeNs: bigint): void {
   checkNs('mtimeNs', mtimeNs);
   native().futimens(fd, atimeNs, mtimeNs);
 }
+
+/**
+ * The dynamic chunker's scan in C++ (src/buzhash.cc), or undefined without
+ * the addon. Same contract as scanRolling in client/chunker/dynamic-chunker.ts:
+ * rolls buf[start..end) into state[0] and returns the index just past the
+ * first cut, or -1. Not wrapped in checks here: it runs once per input
+ * buffer in the hottest loop of a backup, and the C++ side checks types
+ * and bounds itself (a TypeError or RangeError, never a bad read).
+ */
+export const buzhashScan: Binding['buzhashScan'] | undefined = binding?.buzhashScan;

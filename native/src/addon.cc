@@ -3,9 +3,11 @@
 // arguments before calling them. Exports:
 //   utimens(path, atimeNs, mtimeNs, nofollow)   times.cc
 //   futimens(fd, atimeNs, mtimeNs)              times.cc
+//   buzhashScan(buf, tail, start, end, state, d, table)   buzhash.cc
 // The SG_IO tape functions (open, sgio, close) join this list later.
 #include <napi.h>
 
+#include "buzhash.h"
 #include "times.h"
 
 namespace {
@@ -13,6 +15,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("utimens", Napi::Function::New(env, bulwark::Utimens, "utimens"));
   exports.Set("futimens", Napi::Function::New(env, bulwark::Futimens, "futimens"));
+  exports.Set("buzhashScan", Napi::Function::New(env, bulwark::BuzhashScan, "buzhashScan"));
   return exports;
 }
 

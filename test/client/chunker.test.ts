@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { BUZHASH_TABLE, Buzhash } from '../../client/chunker/buzhash.ts';
 import { DynamicChunker, chunkDiscriminator, chunkStream } from '../../client/chunker/dynamic-chunker.ts';
 import { fixedChunks } from '../../client/chunker/fixed-chunker.ts';
+import { buzhashScan, nativeLoadError } from '../../native/index.ts';
 import { streamBytes } from '../helpers/tree-fixtures.ts';
 
 const KiB = 1024;
@@ -26,8 +27,8 @@ function splits(seed: number, total: number): number[] {
   return out;
 }
 
-function cutsOf(data: Buffer, avgSize: number, pieces?: number[]): number[] {
-  const c = new DynamicChunker({ avgSize });
+function cutsOf(data: Buffer, avgSize: number, pieces?: number[], native = true): number[] {
+  const c = new DynamicChunker({ avgSize, native });
   const cuts: number[] = [];
   let off = 0;
   for (const n of pieces ?? [data.length]) {
@@ -96,7 +97,37 @@ describe('dynamic chunker', () => {
     const random = streamBytes(11, 768 * KiB);
     const lowEntropy = Buffer.alloc(256 * KiB, 'abcabcab');
     const data = Buffer.concat([random, lowEntropy, random.subarray(0, 100 * KiB)]);
-    for (const avg of [1024, 4096]) assert.deepEqual(cutsOf(data, avg), referenceCuts(data, avg), `avg ${avg}`);
+    for (const avg of [1024, 4096]) {
+      const want = referenceCuts(data, avg);
+      assert.deepEqual(cutsOf(data, avg), want, `avg ${avg}, native scan`);
+      assert.deepEqual(cutsOf(data, avg, undefined, false), want, `avg ${avg}, JavaScript scan`);
+    }
+  });
+
+  test('the native scan is loaded, and the JavaScript one agrees with it however the input is split', () => {
+    assert.equal(nativeLoadError(), undefined);
+    assert.equal(typeof buzhashScan, 'function');
+    const data = streamBytes(13, 3 * MiB);
+    for (const seed of [5, 6]) {
+      const sizes = splits(seed, data.length);
+      assert.deepEqual(cutsOf(data, 16 * KiB, sizes, false), cutsOf(data, 16 * KiB, sizes, true), `split seed ${seed}`);
+    }
+  });
+
+  test('the native scan refuses bad arguments with a TypeError or RangeError, and reads nothing out of bounds', () => {
+    const scan = buzhashScan!;
+    const buf = new Uint8Array(100);
+    const tail = new Uint8Array(64);
+    const state = new Int32Array(1);
+    assert.throws(() => scan(buf, tail, 0, 101, state, 768, BUZHASH_TABLE), RangeError);
+    assert.throws(() => scan(buf, tail, 50, 10, state, 768, BUZHASH_TABLE), RangeError);
+    assert.throws(() => scan(buf, new Uint8Array(10), 0, 10, state, 768, BUZHASH_TABLE), TypeError);
+    assert.throws(() => scan(buf, tail, 0, 10, state, 768, new Uint32Array(10)), TypeError);
+    assert.throws(() => scan(buf, tail, 0, 10, new Int32Array(0), 768, BUZHASH_TABLE), TypeError);
+    assert.throws(() => scan(buf, tail, 0, 10, state, 0, BUZHASH_TABLE), RangeError);
+    assert.throws(() => scan(buf, tail, -1, 10, state, 768, BUZHASH_TABLE), RangeError);
+    assert.throws(() => (scan as (...a: unknown[]) => number)(buf, tail, 0, 10, state, 768), TypeError);
+    assert.equal(scan(buf, tail, 0, 100, state, 768, BUZHASH_TABLE), -1, 'zeros never cut at d = 768');
   });
 
   test('the discriminator is 3/4 of the average, so the expected mean chunk is the average', () => {
