@@ -88,6 +88,7 @@ export async function runBackup(opts: BackupJobOptions): Promise<BackupSummary> 
   const rpc = await opts.conn.openSession('/api2/ws/backup', {
     ...(opts.ns && { ns: opts.ns }), type: opts.backupType, id: opts.backupId, time: opts.backupTime,
   });
+  let finished = false;
   try {
     const hello = await rpc.hello;
     let previous: Manifest | undefined;
@@ -133,9 +134,11 @@ export async function runBackup(opts: BackupJobOptions): Promise<BackupSummary> 
       manifest = encodeManifestBlob(signManifest(m, opts.key));
     }
     await rpc.request('finish', manifest ? { manifest } : {});
+    finished = true;
     return { snapshot: `${opts.backupType}/${opts.backupId}/${new Date(opts.backupTime * 1000).toISOString().replace('.000Z', 'Z')}`, archives, resumedChunks };
   } finally {
-    rpc.close();
+    if (finished) rpc.close();
+    else await rpc.closeAndWait();
     await pool?.close();
   }
 }

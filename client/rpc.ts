@@ -121,4 +121,24 @@ export class RpcSession {
   close(): void {
     this.#ws.close();
   }
+
+  /**
+   * Closes and resolves once the connection is closed. The closing
+   * handshake follows the frames still queued, so chunks already sent are
+   * stored (and offered to the next run as resumable); past `timeoutMs` the
+   * connection is dropped instead. Either way the server has seen the
+   * session end when this resolves, so a re-run does not find the group
+   * still locked by this one.
+   */
+  async closeAndWait(timeoutMs = 10_000): Promise<void> {
+    if (this.#ws.readyState === this.#ws.CLOSED) return;
+    const closed = new Promise<void>((resolve) => this.#ws.once('close', () => resolve()));
+    this.#ws.close();
+    const timer = setTimeout(() => this.#ws.terminate(), timeoutMs);
+    try {
+      await closed;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }

@@ -17,6 +17,7 @@ interface Binding {
   utimens(path: Buffer | string, atimeNs: bigint, mtimeNs: bigint, nofollow: boolean): void;
   futimens(fd: number, atimeNs: bigint, mtimeNs: bigint): void;
   buzhashScan(buf: Uint8Array, tail: Uint8Array, start: number, end: number, state: Int32Array, d: number, table: Uint32Array): number;
+  scanDir(path: Buffer | string): Buffer;
 }
 
 let binding: Binding | undefined;
@@ -81,3 +82,14 @@ export function futimensNs(fd: number, atimeNs: bigint, mtimeNs: bigint): void {
  * and bounds itself (a TypeError or RangeError, never a bad read).
  */
 export const buzhashScan: Binding['buzhashScan'] | undefined = binding?.buzhashScan;
+
+/**
+ * A directory's entries sorted by name bytes, each with its lstat, packed
+ * (layout in src/scandir.cc; client/archive/dir-scan.ts reads it). Throws
+ * a Node-style fs error (syscall 'scandir') when the directory cannot be
+ * opened or read, and BULWARK_NATIVE_MISSING without the addon.
+ */
+export function scanDirPacked(path: Buffer | string): Buffer {
+  checkPath(path);
+  return native().scanDir(path);
+}

@@ -25,7 +25,7 @@
  *
  * The xattrs let the next backup archive an unchanged file without opening it.
  */
-import type { BigIntStats } from 'node:fs';
+import type { EntryStat } from './dir-scan.ts';
 import { crc32 } from '../../datastore/crc32.ts';
 import { bulwarkError } from '../../errors.ts';
 import type { PreviousFileLookup } from './encoder.ts';
@@ -354,7 +354,7 @@ export class Catalog {
 }
 
 /** True when a file's stat says its archived bytes are still current (size, mtime, ctime, inode). */
-export function isUnchanged(prev: CatalogEntry, st: BigIntStats): boolean {
+export function isUnchanged(prev: CatalogEntry, st: EntryStat): boolean {
   return (
     prev.kind === 'file' && prev.file !== undefined && st.isFile() && BigInt(prev.size) === st.size &&
     prev.mtimeNs === st.mtimeNs && prev.file.ctimeNs === st.ctimeNs && prev.file.ino === st.ino

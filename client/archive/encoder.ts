@@ -27,6 +27,7 @@ import path from 'node:path';
 import { crc32 } from '../../datastore/crc32.ts';
 import { bulwarkError, isBulwarkError } from '../../errors.ts';
 import type { CatalogEntry } from './catalog.ts';
+import { type EntryStat, type ScannedEntry, scanDirectory } from './dir-scan.ts';
 import { Output, READ_SIZE, encodeContent } from './file-content.ts';
 import {
   ARCHIVE_MAGIC, type EntryHeader, type EntryMeta, FILE_REF_CODE, FLAG_HAS_LINKS, KIND_CODES, MAX_LINK_TARGET, RECORD_CRC, RECORD_PREFIX,
@@ -43,7 +44,7 @@ import type { PayloadWriter } from './payload.ts';
  */
 export type PreviousRange = { offset: number; length: number; xattrs?: Xattr[] };
 /** Decides, for a regular file, whether the previous archive holds it unchanged (see catalog.ts previousFromCatalog). */
-export type PreviousFileLookup = (relPath: Buffer, stat: BigIntStats) => PreviousRange | undefined;
+export type PreviousFileLookup = (relPath: Buffer, stat: EntryStat) => PreviousRange | undefined;
 
 export interface EncodeOptions {
   /** Globs of paths to leave out (format.ts pathMatcher); an excluded directory takes its subtree with it. */
@@ -68,6 +69,7 @@ export interface EncodeOptions {
 }
 
 const EMPTY = Buffer.alloc(0);
+const SLASH = Buffer.from('/');
 
 /** What file() needs from fileWithoutReading. */
 interface FilePlan {
@@ -173,7 +175,7 @@ class TreeEncoder {
     yield* this.out.takeAll();
   }
 
-  private async *dir(abs: Buffer, rel: Buffer, name: Buffer, st: BigIntStats): AsyncGenerator<Buffer> {
+  private async *dir(abs: Buffer, rel: Buffer, name: Buffer, st: EntryStat): AsyncGenerator<Buffer> {
     let xattrs: Xattr[] = [];
     if (this.withXattrs) {
       try {
@@ -190,14 +192,13 @@ class TreeEncoder {
     const offset = this.out.offset;
     this.out.write(encodeRecord({ kind: 'dir', ...meta(name, st, xattrs, 0) }));
     this.entry({ path: rel, kind: 'dir', mode: modeOf(st), size: 0, mtimeNs: st.mtimeNs, offset, end: this.out.offset });
-    let names: Buffer[] = [];
+    let entries: ScannedEntry[] = [];
     try {
-      names = fs.readdirSync(abs, { encoding: 'buffer' });
+      entries = scanDirectory(abs);
     } catch (err) {
       this.warn({ path: displayPath(rel), message: `directory not read: ${(err as Error).message}` });
     }
-    names.sort(Buffer.compare);
-    for (const child of names) {
+    for (const { name: child, stat: cst, error } of entries) {
       const childRel = joinPath(rel, child);
       const problem = nameProblem(child);
       if (problem) {
@@ -205,28 +206,25 @@ class TreeEncoder {
         continue;
       }
       if (this.hasExclude && this.excluded(displayPath(childRel))) continue;
-      const childAbs = Buffer.concat([abs, Buffer.from('/'), child]);
-      let cst: BigIntStats;
-      try {
-        cst = fs.lstatSync(childAbs, { bigint: true });
-      } catch (err) {
-        this.warn({ path: displayPath(childRel), message: `skipped: ${(err as Error).message}` });
+      if (!cst) {
+        this.warn({ path: displayPath(childRel), message: `skipped: ${error!.message}` });
         continue;
       }
       const kind = statKind(cst);
-      if (kind === 'dir') yield* this.dir(childAbs, childRel, child, cst);
+      const childAbs = () => Buffer.concat([abs, SLASH, child]);
+      if (kind === 'dir') yield* this.dir(childAbs(), childRel, child, cst);
       else if (kind === 'file') {
         // Most files of an incremental backup are done here, synchronously.
         const plan = this.fileWithoutReading(childRel, child, cst);
-        if (plan) yield* this.file(childAbs, childRel, child, cst, plan);
+        if (plan) yield* this.file(childAbs(), childRel, child, cst, plan);
       } else if (kind === undefined || kind === 'socket') this.warn({ path: displayPath(childRel), message: `skipped: ${kind ?? 'unknown file type'}` });
-      else this.special(childAbs, childRel, child, cst, kind);
+      else this.special(childAbs(), childRel, child, cst, kind);
       if (this.out.ready.length > 0) yield* this.out.take();
     }
     this.out.write(encodeDirEnd());
   }
 
-  private special(abs: Buffer, rel: Buffer, name: Buffer, st: BigIntStats, kind: 'symlink' | 'fifo' | 'char' | 'block'): void {
+  private special(abs: Buffer, rel: Buffer, name: Buffer, st: EntryStat, kind: 'symlink' | 'fifo' | 'char' | 'block'): void {
     const offset = this.out.offset;
     const m = meta(name, st, [], 0);
     let target: Buffer | undefined;
@@ -252,7 +250,7 @@ class TreeEncoder {
    * from it, while no payload bytes wait to be flushed. Returns undefined
    * when it is done, else what file() needs to go on.
    */
-  private fileWithoutReading(rel: Buffer, name: Buffer, st: BigIntStats): FilePlan | undefined {
+  private fileWithoutReading(rel: Buffer, name: Buffer, st: EntryStat): FilePlan | undefined {
     const linkKey = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined;
     const first = linkKey === undefined ? undefined : this.links.get(linkKey);
     if (first) {
@@ -276,7 +274,7 @@ class TreeEncoder {
     return { linkKey, linkable, flags, previous, reuseRefused: false };
   }
 
-  private async *file(abs: Buffer, rel: Buffer, name: Buffer, st: BigIntStats, plan: FilePlan): AsyncGenerator<Buffer> {
+  private async *file(abs: Buffer, rel: Buffer, name: Buffer, st: EntryStat, plan: FilePlan): AsyncGenerator<Buffer> {
     const { linkKey, linkable, flags, previous } = plan;
     let reuse = this.opts.payload?.hasPrevious && !plan.reuseRefused ? previous : undefined;
     if (reuse && (reuse.xattrs || !this.withXattrs)) {
@@ -331,13 +329,13 @@ class TreeEncoder {
    * this payload. False (with a warning) when the writer refuses the range,
    * and the file is then read like a changed one.
    */
-  private async reuseFile(rel: Buffer, name: Buffer, st: BigIntStats, flags: number, prev: PreviousRange, xattrs: Xattr[] | undefined): Promise<boolean> {
+  private async reuseFile(rel: Buffer, name: Buffer, st: EntryStat, flags: number, prev: PreviousRange, xattrs: Xattr[] | undefined): Promise<boolean> {
     await this.flushPayload(true); // queued data must precede the reused chunks
     return this.reuseNow(rel, name, st, flags, prev, xattrs);
   }
 
   /** reuseFile once no payload bytes are pending. */
-  private reuseNow(rel: Buffer, name: Buffer, st: BigIntStats, flags: number, prev: PreviousRange, xattrs: Xattr[] | undefined): boolean {
+  private reuseNow(rel: Buffer, name: Buffer, st: EntryStat, flags: number, prev: PreviousRange, xattrs: Xattr[] | undefined): boolean {
     const payload = this.opts.payload!;
     let payloadOffset: number;
     try {
@@ -353,7 +351,7 @@ class TreeEncoder {
   }
 
   /** A split archive's FILE_REF record and catalog entry; `xattrs` undefined: not read, stored as none. */
-  private fileRef(rel: Buffer, name: Buffer, st: BigIntStats, flags: number, xattrs: Xattr[] | undefined,
+  private fileRef(rel: Buffer, name: Buffer, st: EntryStat, flags: number, xattrs: Xattr[] | undefined,
     payloadOffset: number, payloadLength: number, previous: PreviousRange | undefined): void {
     const offset = this.out.offset;
     this.out.write(encodeRecord({ kind: 'file', ...meta(name, st, xattrs ?? [], flags), size: Number(st.size), payloadOffset, payloadLength }));
@@ -373,14 +371,14 @@ class TreeEncoder {
   }
 }
 
-function fileEntry(rel: Buffer, st: BigIntStats): Omit<CatalogEntry, 'offset' | 'end'> {
+function fileEntry(rel: Buffer, st: EntryStat): Omit<CatalogEntry, 'offset' | 'end'> {
   return { path: rel, kind: 'file', mode: modeOf(st), size: Number(st.size), mtimeNs: st.mtimeNs, file: { ino: st.ino, dev: st.dev, ctimeNs: st.ctimeNs } };
 }
 
-function modeOf(st: BigIntStats): number {
+function modeOf(st: EntryStat): number {
   return Number(st.mode & 0o7777n);
 }
 
-function meta(name: Buffer, st: BigIntStats, xattrs: Xattr[], flags: number): EntryMeta {
+function meta(name: Buffer, st: EntryStat, xattrs: Xattr[], flags: number): EntryMeta {
   return { name, flags, mode: modeOf(st), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs, xattrs };
 }

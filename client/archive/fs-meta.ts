@@ -28,7 +28,7 @@ interface NativeXattrs {
 }
 const fsx = createRequire(import.meta.url)('fs-native-extensions') as NativeXattrs;
 
-export function statKind(st: BigIntStats): Exclude<EntryKind, 'hardlink'> | 'socket' | undefined {
+export function statKind(st: Pick<BigIntStats, 'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isFIFO' | 'isCharacterDevice' | 'isBlockDevice' | 'isSocket'>): Exclude<EntryKind, 'hardlink'> | 'socket' | undefined {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';

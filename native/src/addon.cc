@@ -4,10 +4,12 @@
 //   utimens(path, atimeNs, mtimeNs, nofollow)   times.cc
 //   futimens(fd, atimeNs, mtimeNs)              times.cc
 //   buzhashScan(buf, tail, start, end, state, d, table)   buzhash.cc
+//   scanDir(path)                               scandir.cc
 // The SG_IO tape functions (open, sgio, close) join this list later.
 #include <napi.h>
 
 #include "buzhash.h"
+#include "scandir.h"
 #include "times.h"
 
 namespace {
@@ -16,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("utimens", Napi::Function::New(env, bulwark::Utimens, "utimens"));
   exports.Set("futimens", Napi::Function::New(env, bulwark::Futimens, "futimens"));
   exports.Set("buzhashScan", Napi::Function::New(env, bulwark::BuzhashScan, "buzhashScan"));
+  exports.Set("scanDir", Napi::Function::New(env, bulwark::ScanDir, "scanDir"));
   return exports;
 }
 
