@@ -67,8 +67,11 @@ Napi::Value BuzhashScan(const Napi::CallbackInfo& info) {
       return Napi::Number::New(env, i + 1);
     }
   }
+  // The two table loads do not depend on h: XOR them first, so the chain
+  // from one byte's hash to the next is a rotate and one XOR.
   for (; i < end; i++) {
-    h = Rotl1(h) ^ T[b[i - 64]] ^ T[b[i]];
+    const uint32_t x = T[b[i - 64]] ^ T[b[i]];
+    h = Rotl1(h) ^ x;
     if ((h & mask) == low && h % d == dm1) {
       state[0] = static_cast<int32_t>(h);
       return Napi::Number::New(env, i + 1);
