@@ -28,7 +28,7 @@
 import type { EntryStat } from './dir-scan.ts';
 import { crc32 } from '../../datastore/crc32.ts';
 import { bulwarkError } from '../../errors.ts';
-import type { PreviousFileLookup } from './encoder.ts';
+import type { PreviousFileLookup, PreviousRange } from './encoder.ts';
 import {
   type EntryKind, KIND_BY_CODE, KIND_CODES, type Xattr, displayPath, joinNs, joinPath, pathKey, splitNs, toArchivePath,
 } from './format.ts';
@@ -371,6 +371,8 @@ export function previousFromCatalog(cat: Catalog): PreviousFileLookup {
     const prev = cat.lookup(relPath);
     if (!prev || !isUnchanged(prev, st)) return undefined;
     if (!cat.split) return { offset: prev.offset, length: prev.end - prev.offset };
-    return { offset: prev.payloadOffset!, length: prev.payloadLength!, ...(prev.xattrs && { xattrs: prev.xattrs }) };
+    const range: PreviousRange = { offset: prev.payloadOffset!, length: prev.payloadLength! };
+    if (prev.xattrs) range.xattrs = prev.xattrs; // not a spread: one after other properties is a slow runtime copy
+    return range;
   };
 }

@@ -14,7 +14,7 @@
 import { crc32 } from '../../datastore/crc32.ts';
 import { ByteReader, type FileContent, FileBody, corruptAt } from './file-content.ts';
 import {
-  ARCHIVE_MAGIC, type EntryHeader, type EntryMeta, FILE_REF_CODE, FLAG_HAS_LINKS, KIND_BY_CODE, KNOWN_FLAGS, MAX_BODY,
+  ARCHIVE_MAGIC, type EntryHeader, FILE_REF_CODE, FLAG_HAS_LINKS, KIND_BY_CODE, KNOWN_FLAGS, MAX_BODY,
   MAX_XATTR_VALUE, RECORD_CRC, RECORD_PREFIX, type RecordKind, SPLIT_META_MAGIC, type Xattr, assertSafeName, assertSafePath,
   displayPath, joinNs, joinPath,
 } from './format.ts';
@@ -91,7 +91,9 @@ function parseBody(kind: Exclude<RecordKind, 'dir-end'>, b: Buffer, offset: numb
     if (xname.length === 0 || vlen > MAX_XATTR_VALUE) throw corrupt(offset, 'bad xattr');
     xattrs.push({ name: xname, value: bytes(vlen) });
   }
-  const meta: EntryMeta = { name, flags, mode, uid, gid, mtimeNs: joinNs(sec, nsec), xattrs };
+  const mtimeNs = joinNs(sec, nsec);
+  // Literals, not `{ ...meta, kind }`: V8 copies an object spread through a
+  // runtime call, microseconds on every entry of a restore.
   let h: EntryHeader;
   if (kind === 'file') {
     const u64 = (what: string): number => {
@@ -101,7 +103,7 @@ function parseBody(kind: Exclude<RecordKind, 'dir-end'>, b: Buffer, offset: numb
       if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(offset, `${what} ${v}`);
       return Number(v);
     };
-    h = { kind, ...meta, size: u64('file size') };
+    h = { kind, name, flags, mode, uid, gid, mtimeNs, xattrs, size: u64('file size') };
     if (ref) {
       h.payloadOffset = u64('payload offset');
       h.payloadLength = u64('payload length');
@@ -114,13 +116,13 @@ function parseBody(kind: Exclude<RecordKind, 'dir-end'>, b: Buffer, offset: numb
     o += 2;
     const target = bytes(targetLen);
     if (target.length === 0) throw corrupt(offset, `empty ${kind} target`);
-    h = { kind, ...meta, target };
+    h = { kind, name, flags, mode, uid, gid, mtimeNs, xattrs, target };
   } else if (kind === 'char' || kind === 'block') {
     need(8);
-    h = { kind, ...meta, major: b.readUInt32LE(o), minor: b.readUInt32LE(o + 4) };
+    h = { kind, name, flags, mode, uid, gid, mtimeNs, xattrs, major: b.readUInt32LE(o), minor: b.readUInt32LE(o + 4) };
     o += 8;
   } else {
-    h = { kind, ...meta };
+    h = { kind, name, flags, mode, uid, gid, mtimeNs, xattrs };
   }
   if (o !== b.length) throw corrupt(offset, 'record body has trailing bytes');
   return h;
@@ -171,9 +173,21 @@ export async function* decodeArchive(source: AsyncIterable<Uint8Array> | Iterabl
   }
 }
 
+/**
+ * The header becomes the entry (it is fresh from readRecord and used for
+ * nothing else): added properties, where `{ ...header, path, offset }` would
+ * have V8 copy it through a runtime call on every entry.
+ */
+function place<H extends EntryHeader>(header: H, path: Buffer, offset: number): H & { path: Buffer; offset: number } {
+  const e = header as H & { path: Buffer; offset: number };
+  e.path = path;
+  e.offset = offset;
+  return e;
+}
+
 async function* emit(r: ByteReader, header: EntryHeader, path: Buffer, offset: number, payload?: PayloadSource): AsyncGenerator<ArchiveEntry> {
   if (header.kind !== 'file') {
-    yield { ...header, path, offset };
+    yield place(header, path, offset);
     return;
   }
   let body: FileBody;
@@ -184,12 +198,10 @@ async function* emit(r: ByteReader, header: EntryHeader, path: Buffer, offset: n
   } else {
     throw corrupt(offset, `${JSON.stringify(displayPath(path))} has its content in a payload stream, and none was given`);
   }
-  const entry: FileEntry = {
-    ...header, path, offset,
-    segments: () => body.segments(),
-    content: () => body.content(),
-    skip: () => body.skip(),
-  };
+  const entry = place(header, path, offset) as FileEntry;
+  entry.segments = () => body.segments();
+  entry.content = () => body.content();
+  entry.skip = () => body.skip();
   try {
     yield entry;
     await body.skip();
