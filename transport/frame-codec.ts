@@ -30,6 +30,34 @@ export function encodeFrame(value: unknown): Buffer {
   return packr.pack(value);
 }
 
+/** Replies whose data is at least this big are sent in two parts (encodeReplyParts). */
+export const BULK_REPLY_BYTES = 64 * 1024;
+const NO_DATA = Buffer.alloc(0);
+
+/**
+ * A reply `{ ..., ok: { ..., data } }` whose data (a chunk, an index) is
+ * large and packs last, as the msgpack bytes before that bin's payload and
+ * the payload itself: together exactly encodeFrame's bytes, but the payload
+ * is not copied into a frame buffer (the port sends the two as fragments of
+ * one WebSocket message). Undefined for any other frame.
+ */
+export function encodeReplyParts(frame: Readonly<Record<string, unknown>>): [Buffer, Uint8Array] | undefined {
+  const ok = frame.ok as Readonly<Record<string, unknown>> | undefined;
+  if (ok === null || typeof ok !== 'object' || !(ok.data instanceof Uint8Array) || ok.data.length < BULK_REPLY_BYTES) return undefined;
+  const last = (o: object) => { const k = Object.keys(o); return k[k.length - 1]; };
+  if (last(frame) !== 'ok' || last(ok) !== 'data') return undefined;
+  const data = ok.data;
+  const head = packr.pack({ ...frame, ok: { ...ok, data: NO_DATA } });
+  // The empty placeholder packs as bin 8 of length 0 (c4 00): the last two bytes.
+  const n = head.length - 2;
+  if (n < 0 || head[n] !== 0xc4 || head[n + 1] !== 0) return undefined;
+  const prefix = Buffer.allocUnsafe(n + 5);
+  head.copy(prefix, 0, 0, n);
+  prefix[n] = 0xc6; // bin 32
+  prefix.writeUInt32BE(data.length, n + 1);
+  return [prefix, data];
+}
+
 /** One msgpack value; anything else is BULWARK_PROTOCOL. */
 export function decodeFrame(bytes: Uint8Array): unknown {
   try {

@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import type { ServerFrame, SessionPort } from '../machines/backup-session.types.ts';
-import { encodeFrame, toWireFrame } from './frame-codec.ts';
+import { encodeFrame, encodeReplyParts, toWireFrame } from './frame-codec.ts';
 import type { WebSocket } from './uws.ts';
 
 export const HIGH_WATER = 8 * 1024 * 1024;
@@ -43,8 +43,18 @@ export class WsPort implements SessionPort {
   send(frame: ServerFrame): void {
     const ws = this.#ws;
     if (ws === undefined || this.#closed) return;
-    const bytes = encodeFrame(toWireFrame(frame, (err) => this.log.error({ err }, 'session request failed')));
-    ws.cork(() => ws.send(bytes, true, false));
+    const wire = toWireFrame(frame, (err) => this.log.error({ err }, 'session request failed'));
+    const parts = encodeReplyParts(wire);
+    if (parts) {
+      // A chunk goes out as it was read, after a small header: no frame-sized copy.
+      ws.cork(() => {
+        ws.sendFirstFragment(parts[0], true, false);
+        ws.sendLastFragment(parts[1], false);
+      });
+    } else {
+      const bytes = encodeFrame(wire);
+      ws.cork(() => ws.send(bytes, true, false));
+    }
     if (this.onPressure && !this.#paused && ws.getBufferedAmount() > HIGH_WATER) {
       this.#paused = true;
       this.onPressure(true);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Packr } from 'msgpackr';
 import { bulwarkError } from '../../errors.ts';
 import {
-  decodeFrame, encodeFrame, faultToWire, parseBackupRequest, parseReaderRequest, toWireFrame,
+  BULK_REPLY_BYTES, decodeFrame, encodeFrame, encodeReplyParts, faultToWire, parseBackupRequest, parseReaderRequest, toWireFrame,
 } from '../../transport/frame-codec.ts';
 
 const d32 = Buffer.alloc(32, 7);
@@ -94,4 +94,26 @@ test('faults become { code, message }; internal errors keep their details to the
   });
   assert.equal(faultToWire({ thrown: bulwarkError('BULWARK_LOCKED', 'group host/a', 'held') }).status, 409);
   assert.deepEqual(toWireFrame({ op: 'credit', bytes: 5 }), { op: 'credit', bytes: 5 });
+});
+
+test('a reply with a large data bin splits into header and payload that join to the same msgpack bytes', () => {
+  for (const size of [BULK_REPLY_BYTES, 300_000, 5 * 1024 * 1024]) {
+    const data = Buffer.alloc(size, size % 251);
+    const frame = { id: 77, ok: { data } };
+    const parts = encodeReplyParts(frame);
+    assert.ok(parts, `split at ${size} bytes`);
+    assert.equal(parts[1], data, 'the payload itself, not a copy');
+    const joined = Buffer.concat([parts[0], parts[1]]);
+    assert.deepEqual(decodeFrame(joined), { id: 77, ok: { data } });
+    assert.deepEqual(new Packr({ useRecords: false }).unpack(joined), { id: 77, ok: { data } }, 'any msgpack reader decodes it');
+  }
+});
+
+test('small data, data not last, errors and notices are not split', () => {
+  const big = Buffer.alloc(BULK_REPLY_BYTES);
+  assert.equal(encodeReplyParts({ id: 1, ok: { data: Buffer.alloc(100) } }), undefined);
+  assert.equal(encodeReplyParts({ id: 1, ok: { data: big, size: 3 } }), undefined);
+  assert.equal(encodeReplyParts({ ok: { data: big }, id: 1 }), undefined);
+  assert.equal(encodeReplyParts({ id: 1, error: { code: 'X', message: 'y' } }), undefined);
+  assert.equal(encodeReplyParts({ op: 'credit', bytes: 5 }), undefined);
 });
