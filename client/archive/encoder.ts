@@ -24,17 +24,19 @@
 import fs, { constants as C } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { crc32 } from '../../datastore/crc32.ts';
 import { bulwarkError, isBulwarkError } from '../../errors.ts';
 import type { CatalogEntry } from './catalog.ts';
 import { type EntryStat, type ScannedEntry, scanDirectory } from './dir-scan.ts';
 import { Output, READ_SIZE, encodeContent } from './file-content.ts';
 import {
-  ARCHIVE_MAGIC, type EntryHeader, type EntryMeta, FILE_REF_CODE, FLAG_HAS_LINKS, KIND_CODES, MAX_LINK_TARGET, RECORD_CRC, RECORD_PREFIX,
-  SPLIT_META_MAGIC, type WarningHandler, type Xattr, devMajor, devMinor, displayPath, joinPath, nameProblem, pathMatcher, splitNs, writeI64,
+  ARCHIVE_MAGIC, FLAG_HAS_LINKS, MAX_LINK_TARGET, SPLIT_META_MAGIC, type WarningHandler, type Xattr, devMajor, devMinor, displayPath, joinPath,
+  nameProblem, pathMatcher,
 } from './format.ts';
 import { readXattrs, statKind } from './fs-meta.ts';
 import type { PayloadWriter } from './payload.ts';
+import { NO_XATTRS, baseHeader, encodeDirEnd, encodeRecord, fileHeader, linkHeader, meta, modeOf } from './record-encode.ts';
+
+export { encodeDirEnd, encodeRecord } from './record-encode.ts';
 
 /**
  * A file known unchanged since the previous backup: in a single stream the
@@ -81,60 +83,6 @@ interface FilePlan {
   readonly reuseRefused: boolean;
 }
 const FILE_OPEN_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
-
-/** Encodes one record (header of an entry). Exported for tests and tools; it does not validate names. */
-export function encodeRecord(h: EntryHeader): Buffer {
-  const ref = h.kind === 'file' && h.payloadOffset !== undefined;
-  let extra = 0;
-  if (h.kind === 'file') extra = ref ? 24 : 8;
-  else if (h.kind === 'symlink' || h.kind === 'hardlink') extra = 2 + h.target.length;
-  else if (h.kind === 'char' || h.kind === 'block') extra = 8;
-  let xlen = 0;
-  for (const x of h.xattrs) xlen += 1 + x.name.length + 4 + x.value.length;
-  const bodyLen = 1 + h.name.length + 1 + 2 + 4 + 4 + 8 + 4 + 2 + xlen + extra;
-  const b = Buffer.allocUnsafe(RECORD_PREFIX + bodyLen + RECORD_CRC);
-  let o = b.writeUInt8(ref ? FILE_REF_CODE : KIND_CODES[h.kind], 0);
-  o = b.writeUInt32LE(bodyLen, o);
-  o = b.writeUInt8(h.name.length, o);
-  o += h.name.copy(b, o);
-  o = b.writeUInt8(h.flags, o);
-  o = b.writeUInt16LE(h.mode, o);
-  o = b.writeUInt32LE(h.uid, o);
-  o = b.writeUInt32LE(h.gid, o);
-  const { sec, nsec } = splitNs(h.mtimeNs);
-  o = writeI64(b, sec, o);
-  o = b.writeUInt32LE(nsec, o);
-  o = b.writeUInt16LE(h.xattrs.length, o);
-  for (const x of h.xattrs) {
-    o = b.writeUInt8(x.name.length, o);
-    o += x.name.copy(b, o);
-    o = b.writeUInt32LE(x.value.length, o);
-    o += x.value.copy(b, o);
-  }
-  if (h.kind === 'file') {
-    o = writeI64(b, h.size, o);
-    if (ref) {
-      o = writeI64(b, h.payloadOffset!, o);
-      o = writeI64(b, h.payloadLength ?? 0, o);
-    }
-  } else if (h.kind === 'symlink' || h.kind === 'hardlink') {
-    o = b.writeUInt16LE(h.target.length, o);
-    o += h.target.copy(b, o);
-  } else if (h.kind === 'char' || h.kind === 'block') {
-    o = b.writeUInt32LE(h.major, o);
-    o = b.writeUInt32LE(h.minor, o);
-  }
-  b.writeUInt32LE(crc32(b.subarray(0, o)), o);
-  return b;
-}
-
-/** The END_DIR record. */
-export function encodeDirEnd(): Buffer {
-  const b = Buffer.alloc(RECORD_PREFIX + RECORD_CRC);
-  b.writeUInt8(KIND_CODES['dir-end'], 0);
-  b.writeUInt32LE(crc32(b.subarray(0, RECORD_PREFIX)), RECORD_PREFIX);
-  return b;
-}
 
 export async function* encodeTree(root: string | Buffer, opts: EncodeOptions = {}): AsyncGenerator<Buffer> {
   yield* new TreeEncoder(opts).run(typeof root === 'string' ? Buffer.from(path.resolve(root)) : root);
@@ -320,7 +268,11 @@ class TreeEncoder {
       const offset = this.out.offset;
       this.out.write(encodeRecord(fileHeader(name, st, xattrs ?? NO_XATTRS, flags, size, undefined, undefined)));
       for await (const _ of encodeContent(fd, size, this.out, this.readBuf, warn)) yield* this.out.take();
-      this.entry({ ...fileEntry(rel, st), offset, end: this.out.offset }, previous);
+      const e: CatalogEntry = {
+        path: rel, kind: 'file', mode: modeOf(st), size, mtimeNs: st.mtimeNs, offset, end: this.out.offset,
+        file: { ino: st.ino, dev: st.dev, ctimeNs: st.ctimeNs },
+      };
+      this.entry(e, previous);
     } finally {
       fs.closeSync(fd);
     }
@@ -374,33 +326,4 @@ class TreeEncoder {
   private entry(e: CatalogEntry, previous?: PreviousRange): void {
     this.opts.onEntry?.(e, previous);
   }
-}
-
-function fileEntry(rel: Buffer, st: EntryStat): Omit<CatalogEntry, 'offset' | 'end'> {
-  return { path: rel, kind: 'file', mode: modeOf(st), size: Number(st.size), mtimeNs: st.mtimeNs, file: { ino: st.ino, dev: st.dev, ctimeNs: st.ctimeNs } };
-}
-
-function modeOf(st: EntryStat): number {
-  return Number(st.mode & 0o7777n);
-}
-
-// Headers are object literals with a fixed key order, never built by object
-// spread: V8 copies a spread through a runtime call (microseconds each, on
-// every file), and a few fixed shapes keep encodeRecord's loads fast.
-const NO_XATTRS: Xattr[] = [];
-
-function baseHeader(kind: 'dir' | 'fifo', name: Buffer, st: EntryStat, xattrs: Xattr[], flags: number): EntryHeader {
-  return { kind, name, flags, mode: modeOf(st), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs, xattrs };
-}
-
-function fileHeader(name: Buffer, st: EntryStat, xattrs: Xattr[], flags: number, size: number, payloadOffset: number | undefined, payloadLength: number | undefined): EntryHeader {
-  return { kind: 'file', name, flags, mode: modeOf(st), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs, xattrs, size, payloadOffset, payloadLength };
-}
-
-function linkHeader(kind: 'symlink' | 'hardlink', name: Buffer, st: EntryStat, target: Buffer): EntryHeader {
-  return { kind, name, flags: 0, mode: modeOf(st), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs, xattrs: NO_XATTRS, target };
-}
-
-function meta(name: Buffer, st: EntryStat, xattrs: Xattr[], flags: number): EntryMeta {
-  return { name, flags, mode: modeOf(st), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs, xattrs };
 }

@@ -24,19 +24,15 @@
  * made by coreutils in a child process (fs-meta.ts).
  *
  * A split archive is restored from its metadata stream plus a PayloadSource
- * for the payload stream (`payload` option); one file of it can be streamed
- * from the catalog and the payload alone (extractSingleFileFromCatalog).
+ * for the payload stream (`payload` option); single files are streamed by
+ * single-file.ts (re-exported here).
  */
-import { once } from 'node:events';
 import fs, { constants as C } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { bulwarkError } from '../../errors.ts';
-import type { Catalog } from './catalog.ts';
 import { type ArchiveEntry, decodeArchive } from './decoder.ts';
-import { FileBody } from './file-content.ts';
 import {
-  type EntryMeta, FLAG_HAS_LINKS, type WarningHandler, type Xattr, devMajor, devMinor, displayPath, pathKey, pathMatcher, toArchivePath,
+  type EntryMeta, FLAG_HAS_LINKS, type WarningHandler, type Xattr, devMajor, devMinor, displayPath, pathKey, pathMatcher,
 } from './format.ts';
 import { isRoot, makeNode, writeXattrs } from './fs-meta.ts';
 import type { PayloadSource } from './payload.ts';
@@ -351,58 +347,4 @@ function unchanged(st: BigIntStats, abs: Buffer, e: Exclude<ArchiveEntry, { kind
   }
 }
 
-/**
- * Streams the content of one regular file to `out` (which is not ended).
- * The source is either a whole archive, or, with `startsAtEntry`, bytes
- * starting at the entry's catalog offset; of a split archive, the metadata
- * stream, with `payload`.
- */
-export async function extractSingleFile(
-  source: Source,
-  archivePath: string | Uint8Array,
-  out: NodeJS.WritableStream,
-  opts: { startsAtEntry?: boolean; payload?: PayloadSource } = {},
-): Promise<{ size: number }> {
-  const want = toArchivePath(archivePath);
-  const base = want.subarray(want.lastIndexOf(0x2f) + 1);
-  for await (const e of decodeArchive(source, opts)) {
-    if (e.kind === 'dir-end' || !(opts.startsAtEntry ? e.name.equals(base) : e.path.equals(want))) {
-      if (opts.startsAtEntry) break;
-      continue;
-    }
-    if (e.kind === 'hardlink') throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'archive path', `${displayPath(want)} is a hard link to ${displayPath(e.target)}; restore that path`);
-    if (e.kind !== 'file') throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'archive path', `${displayPath(want)} is a ${e.kind}, not a regular file`);
-    return await pipeContent(e.content(), out); // awaited here: leaving the loop closes the decoder
-  }
-  throw bulwarkError('BULWARK_NOT_FOUND', `archive path ${JSON.stringify(displayPath(want))}`);
-}
-
-/**
- * Streams one regular file of a split archive to `out` (not ended) from its
- * catalog entry's payload range alone: no metadata stream needed.
- */
-export async function extractSingleFileFromCatalog(
-  catalog: Catalog,
-  archivePath: string | Uint8Array,
-  payload: PayloadSource,
-  out: NodeJS.WritableStream,
-): Promise<{ size: number }> {
-  const want = toArchivePath(archivePath);
-  const e = catalog.find(want);
-  if (!e) throw bulwarkError('BULWARK_NOT_FOUND', `archive path ${JSON.stringify(displayPath(want))}`);
-  if (e.kind === 'hardlink') throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'archive path', `${displayPath(want)} is a hard link to ${displayPath(e.target ?? Buffer.alloc(0))}; restore that path`);
-  if (e.kind !== 'file') throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'archive path', `${displayPath(want)} is a ${e.kind}, not a regular file`);
-  if (e.payloadOffset === undefined || e.payloadLength === undefined) {
-    throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'catalog', 'not the catalog of a split archive (no payload ranges); use extractSingleFile with the archive');
-  }
-  return pipeContent(new FileBody({ payload, offset: e.payloadOffset, length: e.payloadLength }, e.size).content(), out);
-}
-
-async function pipeContent(content: AsyncIterable<Buffer>, out: NodeJS.WritableStream): Promise<{ size: number }> {
-  let size = 0;
-  for await (const b of content) {
-    size += b.length;
-    if (!out.write(b)) await once(out, 'drain');
-  }
-  return { size };
-}
+export { extractSingleFile, extractSingleFileFromCatalog } from './single-file.ts';
