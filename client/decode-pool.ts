@@ -7,11 +7,11 @@
  * view into a WebSocket frame) and moved to a worker; the decoded data
  * comes back moved, not copied.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { decodeChunk } from '../datastore/blob.ts';
 import type { CryptKey } from '../datastore/crypt-key.ts';
 import { bulwarkError } from '../errors.ts';
-import { workerSource } from './worker-boot.ts';
+import { startPoolWorker } from './worker-boot.ts';
 import { type SerializedError, deserializeError } from './worker-error.ts';
 
 export interface ChunkDecoder {
@@ -47,17 +47,18 @@ export class DecodePool implements ChunkDecoder {
 
   constructor(threads: number, key?: CryptKey) {
     if (!Number.isInteger(threads) || threads < 1) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'decode threads', threads);
-    const source = workerSource(WORKER_URL);
     // An exact copy of the key: a Buffer view would carry its whole pool slab across.
     const workerData = key ? { key: new Uint8Array(key.key) } : {};
     for (let i = 0; i < threads; i++) {
-      const slot: Slot = { worker: new Worker(source, { eval: true, workerData }), inFlight: 0 };
-      slot.worker.on('message', (m: Reply) => this.#settle(slot, m));
-      slot.worker.on('error', (err) => this.#fail(bulwarkError('BULWARK_INTERNAL', `chunk decode worker failed: ${err.message}`, { cause: err })));
-      slot.worker.on('exit', (code) => {
-        if (!this.#closed) this.#fail(bulwarkError('BULWARK_INTERNAL', `chunk decode worker exited with code ${code}`));
-      });
-      slot.worker.unref();
+      const slot: Slot = {
+        worker: startPoolWorker<Reply>(WORKER_URL, 'chunk decode worker', {
+          workerData,
+          onMessage: (m) => this.#settle(slot, m),
+          onFailure: (err) => this.#fail(err),
+          closing: () => this.#closed,
+        }),
+        inFlight: 0,
+      };
       this.#slots.push(slot);
     }
   }

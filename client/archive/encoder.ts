@@ -72,6 +72,7 @@ export interface EncodeOptions {
 
 const EMPTY = Buffer.alloc(0);
 const SLASH = Buffer.from('/');
+const childPath = (dir: Buffer, name: Buffer): Buffer => Buffer.concat([dir, SLASH, name]);
 
 /** What file() needs from fileWithoutReading. */
 interface FilePlan {
@@ -159,14 +160,14 @@ class TreeEncoder {
         continue;
       }
       const kind = statKind(cst);
-      const childAbs = () => Buffer.concat([abs, SLASH, child]);
-      if (kind === 'dir') yield* this.dir(childAbs(), childRel, child, cst);
+      // The absolute path only where the entry is opened or read: not for an unchanged file.
+      if (kind === 'dir') yield* this.dir(childPath(abs, child), childRel, child, cst);
       else if (kind === 'file') {
         // Most files of an incremental backup are done here, synchronously.
         const plan = this.fileWithoutReading(childRel, child, cst);
-        if (plan) yield* this.file(childAbs(), childRel, child, cst, plan);
+        if (plan) yield* this.file(childPath(abs, child), childRel, child, cst, plan);
       } else if (kind === undefined || kind === 'socket') this.warn({ path: displayPath(childRel), message: `skipped: ${kind ?? 'unknown file type'}` });
-      else this.special(childAbs(), childRel, child, cst, kind);
+      else this.special(childPath(abs, child), childRel, child, cst, kind);
       if (this.out.ready.length > 0) yield* this.out.take();
     }
     this.out.write(encodeDirEnd());

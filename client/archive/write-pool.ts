@@ -16,9 +16,9 @@
  * the process alive.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { bulwarkError } from '../../errors.ts';
-import { workerSource } from '../worker-boot.ts';
+import { startPoolWorker } from '../worker-boot.ts';
 import { deserializeError } from '../worker-error.ts';
 import type { BatchResult, BuiltBatch, WriteSettings } from './write-batch.ts';
 import { BatchRunner } from './write-exec.ts';
@@ -103,15 +103,16 @@ export class WritePool implements BatchExecutor {
   constructor(threads = defaultWriters(), opts: { depth?: number } = {}) {
     if (!Number.isInteger(threads) || threads < 1) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'writers', threads);
     this.#depth = opts.depth ?? 3;
-    const source = workerSource(WORKER_URL);
     for (let i = 0; i < threads; i++) {
-      const slot: Slot = { worker: new Worker(source, { eval: true }), inFlight: 0, lastDir: -1 };
-      slot.worker.on('message', (m: Reply) => this.#settle(slot, m));
-      slot.worker.on('error', (err) => this.#crash(bulwarkError('BULWARK_INTERNAL', `restore write worker failed: ${err.message}`, { cause: err })));
-      slot.worker.on('exit', (code) => {
-        if (!this.#closed) this.#crash(bulwarkError('BULWARK_INTERNAL', `restore write worker exited with code ${code}`));
-      });
-      slot.worker.unref();
+      const slot: Slot = {
+        worker: startPoolWorker<Reply>(WORKER_URL, 'restore write worker', {
+          onMessage: (m) => this.#settle(slot, m),
+          onFailure: (err) => this.#crash(err),
+          closing: () => this.#closed,
+        }),
+        inFlight: 0,
+        lastDir: -1,
+      };
       this.#slots.push(slot);
     }
   }
