@@ -8,6 +8,7 @@ import { fromPromise } from 'xstate';
 import { BackupGroup, BackupNamespace } from '../datastore/backup-ref.ts';
 import { BackupReader } from '../datastore/backup-reader.ts';
 import { readOwner } from '../datastore/group-meta.ts';
+import { replyBuffers } from '../datastore/read-buffer-pool.ts';
 import { bulwarkError } from '../errors.ts';
 import type { Fault } from '../machines/backup-session.types.ts';
 import { readerSessionMachine } from '../machines/reader-session.machine.ts';
@@ -15,6 +16,8 @@ import type { ReadInput, ReaderOp, ReaderRequest, ReaderTarget } from '../machin
 import { endTask, type SessionResources } from './session-resources.ts';
 
 type Ok = Readonly<Record<string, unknown>>;
+
+const takeReplyBuffer = (size: number): Buffer => replyBuffers.take(size);
 type In<O extends ReaderOp> = ReadInput<Extract<ReaderRequest, { op: O }>>;
 
 const read = <O extends ReaderOp>(fn: (reader: BackupReader, request: In<O>['request']) => Promise<Ok> | Ok) =>
@@ -66,7 +69,8 @@ export function readerSessionLogic(res: SessionResources) {
       readManifest: read<'manifest'>((r) => ({ data: r.manifestBlob() })),
       readIndex: read<'index'>(async (r, q) => ({ data: await r.index(q.name) })),
       readBlob: read<'blob'>(async (r, q) => ({ data: await r.blob(q.name) })),
-      readChunk: read<'chunk'>(async (r, q) => ({ data: await r.chunk(q.digest) })),
+      // Read into a pooled buffer that the port gives back once the reply is sent (datastore/read-buffer-pool.ts).
+      readChunk: read<'chunk'>(async (r, q) => ({ data: await r.chunk(q.digest, takeReplyBuffer) })),
     },
     actions: {
       send: ({ context }, params) => context.port.send(params.frame),

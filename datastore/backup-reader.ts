@@ -175,13 +175,13 @@ export class BackupReader {
     return data;
   }
 
-  /** The encoded chunk as stored; only for chunks of indexes fetched in this session. */
-  async chunk(digest: Uint8Array | string): Promise<Buffer> {
+  /** The encoded chunk as stored; only for chunks of indexes fetched in this session. `into`: see ChunkBackend.get. */
+  async chunk(digest: Uint8Array | string, into?: (size: number) => Buffer): Promise<Buffer> {
     this.#requireOpen();
     const hex = toDigestHex(digest);
     // Same error as a missing chunk: the session must not reveal what else exists.
     if (!this.#allowed.has(parseDigestHex(hex))) throw bulwarkError('BULWARK_NOT_FOUND', `chunk ${hex}`);
-    return this.#chunkStore.readChunk(hex);
+    return this.#chunkStore.readChunk(hex, into);
   }
 
   /** Release the snapshot lock. Idempotent. */

@@ -51,8 +51,12 @@ export interface ChunkBackend {
   has(id: ChunkId): Promise<boolean>;
   /** undefined when absent. */
   stat(id: ChunkId): Promise<ChunkStat | undefined>;
-  /** The whole blob, or undefined when absent. */
-  get(id: ChunkId): Promise<Buffer | undefined>;
+  /**
+   * The whole blob, or undefined when absent. With `into`, the blob may be
+   * read into the buffer it returns for the blob's size (exactly that long),
+   * so a caller can reuse its buffers.
+   */
+  get(id: ChunkId, into?: (size: number) => Buffer): Promise<Buffer | undefined>;
   /** The first `length` bytes (fewer if the blob is shorter), or undefined. */
   readHead(id: ChunkId, length: number): Promise<Buffer | undefined>;
   /**

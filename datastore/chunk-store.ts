@@ -159,10 +159,10 @@ export class ChunkStore {
     });
   }
 
-  /** The encoded blob; BULWARK_NOT_FOUND when absent. */
-  async readChunk(digest: Digest): Promise<Buffer> {
+  /** The encoded blob; BULWARK_NOT_FOUND when absent. `into`: see ChunkBackend.get. */
+  async readChunk(digest: Digest, into?: (size: number) => Buffer): Promise<Buffer> {
     const id = toDigestHex(digest);
-    const blob = await this.backend.get(id);
+    const blob = await this.backend.get(id, into);
     if (!blob) throw bulwarkError('BULWARK_NOT_FOUND', `chunk ${id}`);
     return blob;
   }

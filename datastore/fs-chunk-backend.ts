@@ -22,7 +22,7 @@
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bulwarkError } from '../errors.ts';
+import { bulwarkError, isBulwarkError } from '../errors.ts';
 import { atomicWriteFile, fsyncDir } from './atomic-write.ts';
 import { badName, parseBadName, type BadChunkEntry, type ChunkBackend, type ChunkEntry, type ChunkId, type ChunkStat, type PutOptions } from './chunk-backend.ts';
 
@@ -99,13 +99,34 @@ export class FsChunkBackend {
     }
   }
 
-  async get(id: ChunkId): Promise<Buffer | undefined> {
+  async get(id: ChunkId, into?: (size: number) => Buffer): Promise<Buffer | undefined> {
     const path = this.pathOf(id);
-    try {
-      return await readFile(path);
-    } catch (err) {
+    if (!into) {
+      try {
+        return await readFile(path);
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) return undefined;
+        throw ioError(path, err);
+      }
+    }
+    const handle = await open(path, 'r').catch((err: unknown) => {
       if (isErrno(err, 'ENOENT')) return undefined;
       throw ioError(path, err);
+    });
+    if (!handle) return undefined;
+    try {
+      const buf = into((await handle.stat()).size);
+      let got = 0;
+      while (got < buf.length) {
+        const { bytesRead } = await handle.read(buf, got, buf.length - got, got);
+        if (bytesRead === 0) throw bulwarkError('BULWARK_IO', path, `file ended after ${got} of ${buf.length} bytes`);
+        got += bytesRead;
+      }
+      return buf;
+    } catch (err) {
+      throw isBulwarkError(err) ? err : ioError(path, err);
+    } finally {
+      await handle.close();
     }
   }
 

@@ -4,12 +4,18 @@
  * session may still send after its client left (a late reply), so every
  * call is a no-op once the socket is closed or not yet open.
  *
+ * A reply's data read into a pooled buffer (datastore/read-buffer-pool.ts)
+ * is sent as one frame with its header written in front of it, and goes
+ * back to the pool once sent: uWS has copied whatever it did not write to
+ * the socket at once.
+ *
  * Backpressure: past HIGH_WATER bytes buffered in uWS the port reports
  * `onPressure(true)` (the reader pauses chunk reads); once `drain` finds the
  * buffer below LOW_WATER it reports `onPressure(false)`.
  */
 import type { Logger } from 'pino';
 import type { ServerFrame, SessionPort } from '../machines/backup-session.types.ts';
+import { replyBuffers } from '../datastore/read-buffer-pool.ts';
 import { encodeFrame, encodeReplyParts, toWireFrame } from './frame-codec.ts';
 import type { WebSocket } from './uws.ts';
 
@@ -45,7 +51,11 @@ export class WsPort implements SessionPort {
     if (ws === undefined || this.#closed) return;
     const wire = toWireFrame(frame, (err) => this.log.error({ err }, 'session request failed'));
     const parts = encodeReplyParts(wire);
-    if (parts) {
+    const whole = parts && replyBuffers.withHead(parts[1], parts[0]);
+    if (whole) {
+      // A chunk read with room for its frame header: one frame, nothing copied.
+      ws.cork(() => ws.send(whole, true, false));
+    } else if (parts) {
       // A chunk goes out as it was read, after a small header: no frame-sized copy.
       ws.cork(() => {
         ws.sendFirstFragment(parts[0], true, false);
@@ -55,6 +65,8 @@ export class WsPort implements SessionPort {
       const bytes = encodeFrame(wire);
       ws.cork(() => ws.send(bytes, true, false));
     }
+    const data = (wire.ok as { data?: unknown } | undefined)?.data;
+    if (data instanceof Uint8Array) replyBuffers.give(data);
     if (this.onPressure && !this.#paused && ws.getBufferedAmount() > HIGH_WATER) {
       this.#paused = true;
       this.onPressure(true);

@@ -40,6 +40,25 @@ export function backendSuite(name: string, factory: BackendFactory): void {
       assert.deepEqual(await backend.readHead(c.hex, c.blob.length + 100), c.blob, 'a short blob gives what it has');
     });
 
+    test('get into a caller buffer: the blob comes back whole, in the buffer asked for its size (or a copy of its own)', async () => {
+      const { backend } = await setup();
+      const c = makeChunk(3);
+      await backend.put(c.hex, c.blob, { sync: 'none' });
+      const asked: number[] = [];
+      const target = Buffer.alloc(c.blob.length + 16, 0xee);
+      const got = await backend.get(c.hex, (n) => {
+        asked.push(n);
+        return target.subarray(8, 8 + n);
+      });
+      assert.deepEqual(got, c.blob);
+      if (asked.length > 0) {
+        assert.deepEqual(asked, [c.blob.length]);
+        assert.equal(got!.buffer, target.buffer, 'read into the buffer it was given');
+        assert.deepEqual([target[7], target[8 + c.blob.length]], [0xee, 0xee], 'nothing written outside it');
+      }
+      assert.equal(await backend.get(makeChunk(4).hex, () => assert.fail('no buffer for an absent chunk')), undefined);
+    });
+
     test('absent chunks: has false, stat/get/readHead undefined, touch/remove false', async () => {
       const { backend } = await setup();
       const { hex } = makeChunk(2);

@@ -29,6 +29,23 @@ describe('FsChunkBackend layout', () => {
     }
   });
 
+  test('get with a buffer reads the file into it; a file that changed size under the read is BULWARK_IO', async () => {
+    const store = sparseStoreDir(root);
+    const backend = new FsChunkBackend(store);
+    const c = makeChunk(5);
+    await backend.put(c.hex, c.blob, { sync: 'none' });
+    const asked: number[] = [];
+    const got = await backend.get(c.hex, (n) => (asked.push(n), Buffer.alloc(n)));
+    assert.deepEqual([asked, got], [[c.blob.length], c.blob]);
+    // A buffer longer than the file (the file shrank after its size was read) cannot be filled.
+    await assert.rejects(backend.get(c.hex, (n) => Buffer.alloc(n + 10)), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'BULWARK_IO');
+      assert.match(err.message, /file ended after \d+ of \d+ bytes/);
+      return true;
+    });
+    assert.deepEqual(await backend.get(c.hex), c.blob, 'the chunk is untouched');
+  });
+
   test('a chunk lives at .chunks/<first 4 hex>/<64 hex> and no temp file is left', async () => {
     const store = sparseStoreDir(root);
     const backend = new FsChunkBackend(store);

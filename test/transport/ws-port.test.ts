@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
+import { replyBuffers } from '../../datastore/read-buffer-pool.ts';
 import { decodeFrame } from '../../transport/frame-codec.ts';
 import type { WebSocket } from '../../transport/uws.ts';
 import { HIGH_WATER, LOW_WATER, WsPort } from '../../transport/ws-port.ts';
@@ -9,14 +10,20 @@ import { HIGH_WATER, LOW_WATER, WsPort } from '../../transport/ws-port.ts';
 function fakeSocket() {
   const sent: unknown[] = [];
   const ends: number[] = [];
+  /** How each message went out: 'whole' or 'fragments'. */
+  const how: string[] = [];
+  let first: Buffer | undefined;
   const ws = {
     buffered: 0,
     cork(cb: () => void) { cb(); return ws; },
-    send(bytes: Uint8Array) { sent.push(decodeFrame(bytes)); return 1; },
+    send(bytes: Uint8Array) { sent.push(decodeFrame(bytes)); how.push('whole'); return 1; },
+    // uWS copies what it sends: so does this fake.
+    sendFirstFragment(bytes: Uint8Array) { first = Buffer.from(bytes); return 1; },
+    sendLastFragment(bytes: Uint8Array) { sent.push(decodeFrame(Buffer.concat([first!, bytes]))); how.push('fragments'); return 1; },
     getBufferedAmount() { return ws.buffered; },
     end(code: number) { ends.push(code); },
   };
-  return { ws, sent, ends, socket: ws as unknown as WebSocket<unknown> };
+  return { ws, sent, ends, how, socket: ws as unknown as WebSocket<unknown> };
 }
 
 const log = pino({ level: 'silent' });
@@ -66,4 +73,28 @@ test('backpressure: pause above the high-water mark, resume on drain below the l
   f.ws.buffered = LOW_WATER - 1;
   port.drain();
   assert.deepEqual(pressure, [true, false]);
+});
+
+test('a chunk read into a pooled buffer goes out as one frame, and its buffer back to the pool', () => {
+  const f = fakeSocket();
+  const port = new WsPort(log);
+  port.attach(f.socket);
+  const data = replyBuffers.take(200 * 1024);
+  data.fill(5);
+  port.send({ id: 7, ok: { data } });
+  const other = Buffer.alloc(200 * 1024, 6);
+  port.send({ id: 8, ok: { data: other } });
+  assert.deepEqual(f.how, ['whole', 'fragments']);
+  assert.deepEqual(f.sent, [{ id: 7, ok: { data: Buffer.alloc(200 * 1024, 5) } }, { id: 8, ok: { data: other } }]);
+  assert.equal(replyBuffers.take(200 * 1024).buffer, data.buffer, 'reused once sent');
+});
+
+test('a reply that is never sent keeps its buffer out of the pool', () => {
+  const f = fakeSocket();
+  const port = new WsPort(log);
+  port.attach(f.socket);
+  port.detach();
+  const data = replyBuffers.take(300 * 1024);
+  port.send({ id: 1, ok: { data } });
+  assert.notEqual(replyBuffers.take(300 * 1024).buffer, data.buffer);
 });
