@@ -6,11 +6,17 @@
  * order (the common case) keeps many requests in flight. chunkAt hands out
  * decoded chunks directly (archive/range-content.ts reads file content from
  * them without a generator per file).
+ *
+ * With a ChunkArena, chunks are decoded into its shared slots, the cache
+ * holding one reference to each: a consumer may keep a chunk's bytes past
+ * the chunk's eviction only by retaining its slot (write batches do), and
+ * must not keep views from read() (that mode is for the restore loop).
  */
 import type { CryptKey } from '../datastore/crypt-key.ts';
 import type { IndexReader } from '../datastore/index-file.ts';
 import { bulwarkError } from '../errors.ts';
 import type { ChunkedPayload, PayloadChunk } from './archive/range-content.ts';
+import type { ArenaSlot, ChunkArena } from './chunk-arena.ts';
 import { type ChunkDecoder, inlineDecoder } from './decode-pool.ts';
 import type { RpcSession } from './rpc.ts';
 
@@ -20,6 +26,8 @@ export interface RemotePayloadOptions {
   readonly decoder?: ChunkDecoder;
   /** Chunks fetched ahead of the one being read (default 12). */
   readonly readAhead?: number;
+  /** Decode into slots of this arena (see above). */
+  readonly arena?: ChunkArena;
 }
 
 export class RemotePayloadSource implements ChunkedPayload {
@@ -27,7 +35,10 @@ export class RemotePayloadSource implements ChunkedPayload {
   readonly #index: IndexReader;
   readonly #decoder: ChunkDecoder;
   readonly #ahead: number;
+  readonly #arena: ChunkArena | undefined;
   readonly #cache = new Map<number, Promise<Buffer>>();
+  /** Arena slots of the cached chunks. */
+  readonly #slots = new Map<number, ArenaSlot>();
   /** Chunks of the cache that are decoded already, for chunkAt. */
   readonly #ready = new Map<number, Buffer>();
   /** The chunk chunkAt answered last: files mostly follow each other inside one chunk. */
@@ -38,29 +49,46 @@ export class RemotePayloadSource implements ChunkedPayload {
     this.#index = index;
     this.#decoder = opts.decoder ?? inlineDecoder(opts.key);
     this.#ahead = opts.readAhead ?? 12;
+    this.#arena = opts.arena;
   }
 
   #fetch(i: number): Promise<Buffer> {
     let p = this.#cache.get(i);
     if (!p) {
       const digest = Buffer.from(this.#index.digest(i));
-      p = this.#rpc.request('chunk', { digest }).then((ok) => this.#decoder.decode(ok.data as Buffer, digest));
+      const reply = this.#rpc.request('chunk', { digest });
+      if (this.#arena) {
+        const { start, end } = this.#index.chunkRange(i);
+        const slot = this.#arena.acquire(end - start);
+        this.#slots.set(i, slot);
+        p = reply.then((ok) => this.#decoder.decodeInto(ok.data as Buffer, digest, slot.sab, end - start));
+      } else {
+        p = reply.then((ok) => this.#decoder.decode(ok.data as Buffer, digest));
+      }
       p.then((data) => this.#cache.has(i) && this.#ready.set(i, data), () => undefined); // failures: awaited by whoever reads it
       this.#cache.set(i, p);
     }
     return p;
   }
 
+  /** Drops chunk k from the cache; its slot is freed once its decode has settled (the worker may still be writing it). */
+  #evict(k: number): void {
+    const p = this.#cache.get(k)!;
+    this.#cache.delete(k);
+    this.#ready.delete(k);
+    const slot = this.#slots.get(k);
+    if (!slot) return;
+    this.#slots.delete(k);
+    if (this.#current?.data.buffer === slot.sab) this.#current = undefined;
+    const free = () => this.#arena!.release(slot);
+    p.then(free, free);
+  }
+
   /** Chunk i, with the next ones requested ahead and older ones dropped. */
   #chunk(i: number): Promise<Buffer> {
     const last = Math.min(this.#index.count() - 1, i + this.#ahead);
     for (let j = i; j <= last; j++) this.#fetch(j);
-    for (const k of this.#cache.keys()) {
-      if (k < i - 1 || k > last) {
-        this.#cache.delete(k);
-        this.#ready.delete(k);
-      }
-    }
+    for (const k of [...this.#cache.keys()]) if (k < i - 1 || k > last) this.#evict(k);
     return this.#fetch(i);
   }
 

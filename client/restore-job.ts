@@ -17,6 +17,7 @@ import { Catalog } from './archive/catalog.ts';
 import { extractArchive, extractSingleFileFromCatalog, type ExtractStats } from './archive/extract.ts';
 import { defaultWriters, WritePool } from './archive/write-pool.ts';
 import { imageIndexName, treeCatalogName, treeMetaIndexName, treePayloadIndexName } from './archive-spec.ts';
+import { ChunkArena } from './chunk-arena.ts';
 import { readIndexData } from './chunk-reader.ts';
 import { type ChunkDecoder, DecodePool } from './decode-pool.ts';
 import type { ServerConnection, SnapshotTarget } from './connection.ts';
@@ -39,13 +40,13 @@ export async function openReader(conn: ServerConnection, snap: SnapshotTarget, k
 
 const has = (m: Manifest, name: string) => m.files.some((f) => f.filename === name);
 
-async function openTree(rpc: RpcSession, manifest: Manifest, name: string, key?: CryptKey, decoder?: ChunkDecoder) {
+async function openTree(rpc: RpcSession, manifest: Manifest, name: string, key?: CryptKey, decoder?: ChunkDecoder, arena?: ChunkArena) {
   const metaName = treeMetaIndexName(name);
   if (!has(manifest, metaName)) throw bulwarkError('BULWARK_NOT_FOUND', `archive ${name}.bxar in this snapshot`);
   const meta = DynamicIndexReader.fromBuffer((await rpc.request('index', { name: metaName })).data as Buffer, metaName);
   const payloadName = treePayloadIndexName(name);
   const payloadIndex = DynamicIndexReader.fromBuffer((await rpc.request('index', { name: payloadName })).data as Buffer, payloadName);
-  const payload = new RemotePayloadSource(rpc, payloadIndex, { ...(key && { key }), ...(decoder && { decoder }) });
+  const payload = new RemotePayloadSource(rpc, payloadIndex, { ...(key && { key }), ...(decoder && { decoder }), ...(arena && { arena }) });
   return { meta, payload };
 }
 
@@ -66,9 +67,12 @@ export async function restoreTree(rpc: RpcSession, manifest: Manifest, name: str
   const pool = writers > 0 ? new WritePool(writers) : undefined;
   const decoder = decoders > 0 ? new DecodePool(decoders, opts.key) : undefined;
   try {
-    const { meta, payload } = await openTree(rpc, manifest, name, opts.key, decoder);
+    // Chunk content goes from the decoder through shared memory to the writers without a copy.
+    const arena = new ChunkArena();
+    const { meta, payload } = await openTree(rpc, manifest, name, opts.key, decoder, arena);
     return await extractArchive(readIndexData(rpc, meta, { ...(opts.key && { key: opts.key }), ...(decoder && { decoder }) }), target, {
       payload,
+      arena,
       overwrite: 'skip-unchanged',
       writers: pool ?? 0,
       ...(opts.pattern && { pattern: opts.pattern }),

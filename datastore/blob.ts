@@ -118,11 +118,11 @@ function compress(data: Uint8Array): Buffer | undefined {
   return out.subarray(0, LEN_PREFIX + n);
 }
 
-function decompress(payload: Buffer, what: string, maxSize: number): Buffer {
+function decompress(payload: Buffer, what: string, maxSize: number, output?: (size: number) => Buffer): Buffer {
   if (payload.length < LEN_PREFIX) throw bulwarkError('BULWARK_DECOMPRESS_FAILED', what, 'payload shorter than its length prefix');
   const rawLen = payload.readUInt32LE(0);
   if (rawLen > maxSize) throw bulwarkError('BULWARK_CHUNK_TOO_LARGE', rawLen, maxSize);
-  const out = Buffer.allocUnsafe(rawLen);
+  const out = output ? output(rawLen) : Buffer.allocUnsafe(rawLen);
   const n = lz4.decodeBlock(payload.subarray(LEN_PREFIX), out);
   if (n !== rawLen) throw bulwarkError('BULWARK_DECOMPRESS_FAILED', what, n < 0 ? `malformed lz4 block at offset ${-n}` : `${n} bytes, expected ${rawLen}`);
   return out;
@@ -164,6 +164,11 @@ export interface DecodeOptions {
   what?: string;
   /** Largest decoded size accepted; default MAX_BLOB_SIZE. */
   maxSize?: number;
+  /**
+   * Where a compressed blob is decompressed to: a buffer of exactly the
+   * size asked for (default: a new one). Other kinds ignore it.
+   */
+  output?: (size: number) => Buffer;
 }
 
 /**
@@ -198,7 +203,7 @@ export function decodeBlob(blob: Uint8Array, opts: DecodeOptions = {}): Buffer {
     payload = buf.subarray(BLOB_HEADER_SIZE);
   }
 
-  if (isCompressedKind(kind)) return decompress(payload, what, maxSize);
+  if (isCompressedKind(kind)) return decompress(payload, what, maxSize, opts.output);
   if (payload.length > maxSize) throw bulwarkError('BULWARK_CHUNK_TOO_LARGE', payload.length, maxSize);
   return payload;
 }
@@ -208,10 +213,10 @@ export function decodeBlob(blob: Uint8Array, opts: DecodeOptions = {}): Buffer {
  * The key keys the digest only for encrypted blobs, as in PBS: a plain chunk
  * is always named by its plain SHA-256.
  */
-export function decodeChunk(blob: Uint8Array, expectedDigest: Uint8Array, opts: { key?: CryptKey } = {}): Buffer {
+export function decodeChunk(blob: Uint8Array, expectedDigest: Uint8Array, opts: { key?: CryptKey; output?: (size: number) => Buffer } = {}): Buffer {
   const expected = digestHex(expectedDigest);
   const what = `chunk ${expected}`;
-  const data = decodeBlob(blob, { key: opts.key, what, maxSize: MAX_CHUNK_SIZE });
+  const data = decodeBlob(blob, { key: opts.key, what, maxSize: MAX_CHUNK_SIZE, ...(opts.output && { output: opts.output }) });
   const encrypted = isEncryptedKind(blobKind(blob, what));
   const computed = chunkDigest(data, encrypted ? opts.key : undefined);
   if (!computed.equals(asBuffer(expectedDigest))) throw bulwarkError('BULWARK_DIGEST_MISMATCH', expected, computed.toString('hex'));

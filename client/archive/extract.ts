@@ -37,7 +37,8 @@ import {
 import { isRoot, makeNode, writeXattrs } from './fs-meta.ts';
 import type { PayloadSource } from './payload.ts';
 import { type ContentSink, readRangeContent } from './range-content.ts';
-import { BatchBuilder, type WriteSettings } from './write-batch.ts';
+import type { ChunkArena } from '../chunk-arena.ts';
+import { BatchBuilder, DEFAULT_BATCH_BYTES, type WriteSettings } from './write-batch.ts';
 import { type BatchExecutor, InlineExecutor, type WriteRun, WritePool } from './write-pool.ts';
 import { nativeLoadError, utimensNs } from '../../native/index.ts';
 
@@ -61,6 +62,8 @@ export interface ExtractOptions {
    * caller owns (a WritePool started ahead, reused across calls).
    */
   writers?: number | BatchExecutor;
+  /** The arena the payload decodes into (RemotePayloadOptions.arena): content in it is written without a copy. */
+  arena?: ChunkArena;
 }
 
 export interface ExtractStats {
@@ -130,7 +133,7 @@ class Extractor {
   /** Paths of multiply-linked files restored (or kept) in this run: the only valid hard link targets. */
   private readonly linkable = new Set<string>();
   private readonly stats: ExtractStats = { entries: 0, bytes: 0, unchanged: 0 };
-  private readonly batches = new BatchBuilder();
+  private readonly batches: BatchBuilder;
   private readonly writeRun: WriteRun;
   /** Directories in the order they closed: every one after all its subdirectories. */
   private readonly dirs: DirMeta[] = [];
@@ -145,6 +148,7 @@ class Extractor {
   };
 
   constructor(private readonly target: Buffer, private readonly opts: ExtractOptions, private readonly exec: BatchExecutor) {
+    this.batches = new BatchBuilder(DEFAULT_BATCH_BYTES, opts.arena);
     if (opts.pattern !== undefined) this.matches = pathMatcher([opts.pattern]);
     this.warn = opts.onWarning ?? (() => {});
     this.owner = opts.restoreOwner ?? isRoot();
@@ -155,6 +159,7 @@ class Extractor {
       settings,
       warn: (p, message) => this.warn({ path: displayPath(p), message }),
       recycle: (data) => this.batches.recycle(data),
+      release: (built) => this.batches.release(built),
     };
     const missing = nativeLoadError();
     if ((opts.preciseTimes ?? true) && missing && !warnedImprecise) {

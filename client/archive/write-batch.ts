@@ -15,12 +15,21 @@
  *                                                size (trailing holes), xattrs, owner, mode, times, close
  *   SYMLINK  4 ‖ pathLen u32 ‖ path ‖ targetLen u32 ‖ target ‖ uid u32 ‖ gid u32 ‖ mtimeNs i64
  *   CONTINUE 5                                   the file left open by the previous batch goes on
+ *   REF      6 ‖ pos f64 ‖ shared u16 ‖ offset u32 ‖ len u32
+ *                                                positioned write of bytes [offset, offset + len) of
+ *                                                the batch's shared buffer number `shared`
+ *
+ * REF is how content that sits in a ChunkArena slot (a decoded chunk in
+ * shared memory) is written without copying it into the batch: the batch
+ * carries the slot's SharedArrayBuffer and holds a reference to the slot
+ * until the batch has run (WriteRun.release).
  *
  * (f64 holds every integer below 2^53 exactly.) BEGIN, SYMLINK and CONTINUE
  * each start an entry; warnings name the entry by its index in the batch.
  * A file bigger than a batch continues in the next ones (`continues`),
  * which must run on the same executor.
  */
+import type { ArenaSlot, ChunkArena } from '../chunk-arena.ts';
 import type { SerializedError } from '../worker-error.ts';
 import type { Xattr } from './format.ts';
 
@@ -29,6 +38,7 @@ export const OP_DATA = 2;
 export const OP_END = 3;
 export const OP_SYMLINK = 4;
 export const OP_CONTINUE = 5;
+export const OP_REF = 6;
 
 /** Per-run settings every executor needs. */
 export interface WriteSettings {
@@ -45,6 +55,8 @@ export interface Batch {
   readonly length: number;
   /** The last file is still open: the next batch must go to the same executor. */
   readonly continues: boolean;
+  /** The buffers REF ops write from. */
+  readonly shared: readonly SharedArrayBuffer[];
 }
 
 /** A batch plus what only the building side needs. */
@@ -55,6 +67,8 @@ export interface BuiltBatch {
   /** Ids of the directories its first and last entries are in (see BatchBuilder.enterDir). */
   readonly firstDir: number;
   readonly lastDir: number;
+  /** Arena slots the batch holds a reference to (one per shared buffer), until it has run. */
+  readonly slots: readonly ArenaSlot[];
 }
 
 /** What running a batch reports back. */
@@ -71,7 +85,12 @@ const MAX_ENTRIES = 1024;
 /** Entries a batch needs before it ends at a directory's end (few files per message would cost more than they gain). */
 const MIN_ENTRIES_AT_CUT = 128;
 const DATA_HEAD = 13;
+const REF_BYTES = 19;
 const END_HEAD = 29;
+/** Content pieces at least this long are referred to (REF) where they lie in an arena slot; shorter ones are copied. */
+const REF_MIN = 16 * 1024;
+/** A batch ends once it refers to this much (it keeps those slots from being reused until it has run). */
+const MAX_REF_BYTES = 16 * 1024 * 1024;
 
 export interface FileEndMeta {
   readonly size: number;
@@ -97,8 +116,12 @@ export class BatchBuilder {
   private firstDir = 0;
   private readonly ready: BuiltBatch[] = [];
   private readonly spare: ArrayBuffer[] = [];
+  private shared: SharedArrayBuffer[] = [];
+  private slots: ArenaSlot[] = [];
+  private refBytes = 0;
 
-  constructor(private readonly size = DEFAULT_BATCH_BYTES) {
+  /** With an arena, content in its slots is referred to rather than copied. */
+  constructor(private readonly size = DEFAULT_BATCH_BYTES, private readonly arena?: ChunkArena) {
     this.buf = Buffer.from(new ArrayBuffer(size));
   }
 
@@ -130,6 +153,11 @@ export class BatchBuilder {
     if (data.byteLength === this.size && this.spare.length < 8) this.spare.push(data);
   }
 
+  /** `built` has run: the slots it referred to may be reused. */
+  release(built: BuiltBatch): void {
+    for (const slot of built.slots) this.arena!.release(slot);
+  }
+
   /** Starts a file, created with `createMode` (before the umask); `show` is its archive path, for warnings. */
   beginFile(abs: Buffer, show: Buffer, createMode = 0o600): void {
     this.room(7 + abs.length);
@@ -143,6 +171,19 @@ export class BatchBuilder {
 
   /** Appends content at position `pos` of the open file, across batches if need be. */
   write(pos: number, data: Uint8Array): void {
+    const slot = data.length >= REF_MIN ? this.arena?.slotOf(data) : undefined;
+    if (slot) {
+      this.room(REF_BYTES);
+      const b = this.buf;
+      b[this.len] = OP_REF;
+      let o = b.writeDoubleLE(pos, this.len + 1);
+      o = b.writeUInt16LE(this.sharedIndex(slot), o);
+      o = b.writeUInt32LE(data.byteOffset, o);
+      this.len = b.writeUInt32LE(data.length, o);
+      this.refBytes += data.length;
+      if (this.refBytes >= MAX_REF_BYTES) this.cut();
+      return;
+    }
     for (let done = 0; done < data.length; ) {
       this.room(DATA_HEAD + 1);
       const n = Math.min(data.length - done, this.buf.length - this.len - DATA_HEAD);
@@ -195,12 +236,27 @@ export class BatchBuilder {
   /** Queues the current batch (unless empty) as ready. */
   flush(): void {
     if (this.len === 0) return;
-    const batch: Batch = { data: this.buf.buffer as ArrayBuffer, length: this.len, continues: this.open !== undefined };
-    this.ready.push({ batch, paths: this.paths, firstDir: this.firstDir, lastDir: this.dir });
+    const batch: Batch = { data: this.buf.buffer as ArrayBuffer, length: this.len, continues: this.open !== undefined, shared: this.shared };
+    this.ready.push({ batch, paths: this.paths, firstDir: this.firstDir, lastDir: this.dir, slots: this.slots });
     this.firstDir = this.dir;
     this.paths = [];
+    this.shared = [];
+    this.slots = [];
+    this.refBytes = 0;
     this.buf = Buffer.from(this.spare.pop() ?? new ArrayBuffer(this.size));
     this.len = 0;
+  }
+
+  /** The batch's number for `slot`'s buffer, taking a reference to the slot the first time. */
+  private sharedIndex(slot: ArenaSlot): number {
+    const last = this.slots.length - 1;
+    if (last >= 0 && this.slots[last] === slot) return last;
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) return i;
+    this.arena!.retain(slot);
+    this.slots.push(slot);
+    this.shared.push(slot.sab);
+    return last + 1;
   }
 
   /**
@@ -210,9 +266,14 @@ export class BatchBuilder {
    */
   private room(n: number): void {
     if (this.buf.length - this.len >= n) return;
+    this.cut(n + 1);
+  }
+
+  /** Queues the batch and begins the next (of at least `need` bytes); an open file goes on there, after a CONTINUE. */
+  private cut(need = 0): void {
     const open = this.open;
     this.flush();
-    if (n + 1 > this.buf.length) this.buf = Buffer.from(new ArrayBuffer(n + 1));
+    if (need > this.buf.length) this.buf = Buffer.from(new ArrayBuffer(need));
     if (open) {
       this.paths.push(open);
       this.buf[this.len++] = OP_CONTINUE;

@@ -17,7 +17,7 @@ import { bulwarkError } from '../../errors.ts';
 import { futimensNs, nativeLoadError, utimensNs } from '../../native/index.ts';
 import { writeXattrs } from './fs-meta.ts';
 import {
-  type Batch, type BatchResult, OP_BEGIN, OP_CONTINUE, OP_DATA, OP_END, OP_SYMLINK, type WriteSettings,
+  type Batch, type BatchResult, OP_BEGIN, OP_CONTINUE, OP_DATA, OP_END, OP_REF, OP_SYMLINK, type WriteSettings,
 } from './write-batch.ts';
 import { serializeError } from '../worker-error.ts';
 
@@ -37,6 +37,7 @@ export class BatchRunner {
     const warnings: [number, string][] = [];
     if (this.failed) return { warnings, error: { message: 'restore stopped after an earlier failure' } };
     const b = Buffer.from(batch.data, 0, batch.length);
+    const shared = batch.shared.map((sab) => Buffer.from(sab));
     let entry = -1;
     let o = 0;
     const bytes = (): Buffer => {
@@ -53,6 +54,14 @@ export class BatchRunner {
           o += 12;
           this.write(b, o, n, pos);
           o += n;
+        } else if (op === OP_REF) {
+          const pos = b.readDoubleLE(o);
+          const from = shared[b.readUInt16LE(o + 8)];
+          const start = b.readUInt32LE(o + 10);
+          const n = b.readUInt32LE(o + 14);
+          o += 18;
+          if (!from || start + n > from.length) throw bulwarkError('BULWARK_INTERNAL', 'restore write batch refers outside its shared buffers');
+          this.write(from, start, n, pos);
         } else if (op === OP_BEGIN) {
           entry++;
           this.closeOpen();

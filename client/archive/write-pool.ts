@@ -30,6 +30,8 @@ export interface WriteRun {
   warn(path: Buffer, message: string): void;
   /** A batch buffer that may be filled again. */
   recycle(data: ArrayBuffer): void;
+  /** The batch has run (or failed): the shared memory it referred to may be reused. */
+  release(built: BuiltBatch): void;
 }
 
 export interface BatchExecutor {
@@ -48,8 +50,9 @@ export class InlineExecutor implements BatchExecutor {
 
   async submit(built: BuiltBatch, run: WriteRun): Promise<void> {
     const result = this.#runner.run(built.batch, run.settings);
-    report(result, built, run);
+    run.release(built);
     run.recycle(built.batch.data);
+    report(result, built, run);
   }
 
   async finish(): Promise<void> {
@@ -125,6 +128,7 @@ export class WritePool implements BatchExecutor {
         this.#sticky = built.batch.continues ? slot : undefined;
         slot.lastDir = built.lastDir;
         this.#post(slot, { batch: built.batch, settings: run.settings }, [built.batch.data], (r) => {
+          run.release(built);
           if (r.data) run.recycle(r.data);
           try {
             report(r.result, built, run);

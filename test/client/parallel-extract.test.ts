@@ -11,6 +11,7 @@ import { type PayloadSource, PayloadWriter, memoryPayloadSource } from '../../cl
 import type { ChunkedPayload, PayloadChunk } from '../../client/archive/range-content.ts';
 import { bulwarkError } from '../../errors.ts';
 import { BatchBuilder, type BuiltBatch, type WriteSettings } from '../../client/archive/write-batch.ts';
+import { ChunkArena } from '../../client/chunk-arena.ts';
 import { type BatchExecutor, InlineExecutor, type WriteRun, WritePool } from '../../client/archive/write-pool.ts';
 import { collectPayload } from '../helpers/payload-fixtures.ts';
 import { compareTrees, isRoot, makeFullTree, streamBytes } from '../helpers/tree-fixtures.ts';
@@ -36,7 +37,7 @@ function chunkedPayload(buf: Buffer, size: number): ChunkedPayload {
 }
 
 function runOf(builder: BatchBuilder, warnings: string[] = []): WriteRun {
-  return { settings: SETTINGS, warn: (p, m) => warnings.push(`${p.toString()}: ${m}`), recycle: (d) => builder.recycle(d) };
+  return { settings: SETTINGS, warn: (p, m) => warnings.push(`${p.toString()}: ${m}`), recycle: (d) => builder.recycle(d), release: (b) => builder.release(b) };
 }
 
 /** Submits everything built, as the extractor does: on a failure, the run is still finished before it rejects. */
@@ -252,6 +253,37 @@ describe('write batches', () => {
       ok.endFile({ size: 4, mode: 0o600, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] }, true);
       await runAll(exec, ok, runOf(ok));
       assert.equal(fs.readFileSync(dirOf(`fine-${exec === pool ? 'pool' : 'inline'}`), 'utf8'), 'fine');
+    }
+  });
+
+  test('content in arena slots is written by reference: right bytes, and every slot reference comes back', async () => {
+    for (const exec of [pool, new InlineExecutor()]) {
+      const name = exec === pool ? 'pool' : 'inline';
+      const arena = new ChunkArena();
+      const builder = new BatchBuilder(4096, arena);
+      const dst = dirOf(`refs-${name}`);
+      fs.mkdirSync(dst);
+      // Two "chunks" in slots, a file spanning both, small pieces copied, and enough referenced bytes to cut batches.
+      const slots = [arena.acquire(3 * 1024 * 1024), arena.acquire(3 * 1024 * 1024)];
+      const bytes = slots.map((s, i) => Buffer.from(s.sab, 0, 3 * 1024 * 1024).fill(0).fill(i + 1, 0, 2 * 1024 * 1024));
+      streamBytes(11, 2 * 1024 * 1024).copy(bytes[0]!);
+      const views = [bytes[0]!.subarray(100, 2_100_000), bytes[1]!.subarray(0, 1_500_000), bytes[1]!.subarray(1_500_000, 1_500_100)];
+      builder.beginFile(Buffer.from(`${dst}/f`), Buffer.from('f'));
+      let pos = 0;
+      for (let round = 0; round < 6; round++) {
+        for (const v of views) {
+          builder.write(pos, v);
+          pos += v.length;
+        }
+      }
+      builder.endFile({ size: pos, mode: 0o600, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] }, true);
+      const batches = await runAll(exec, builder, runOf(builder));
+      assert.ok(batches.length >= 2 && batches.every((b) => b.batch.length < 4096), `${batches.length} small batches: the content went by reference`);
+      const want = Buffer.concat(Array.from({ length: 6 }, () => Buffer.concat(views)));
+      assert.ok(fs.readFileSync(`${dst}/f`).equals(want), name);
+      assert.deepEqual(slots.map((s) => s.refs), [1, 1], `${name}: only the holder's reference is left`);
+      for (const s of slots) arena.release(s);
+      assert.equal(arena.acquire(3 * 1024 * 1024).sab, slots[0]!.sab, 'a freed slot is reused');
     }
   });
 

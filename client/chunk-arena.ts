@@ -1,0 +1,73 @@
+/**
+ * Shared memory for a restore's decoded chunks, so that a chunk's bytes go
+ * from the decoder to the file without another copy: a decode worker
+ * writes the chunk into a slot (a SharedArrayBuffer), the extractor's
+ * thread parses it in place, and write batches refer to ranges of it
+ * (write-batch.ts OP_REF) that a write worker hands straight to write(2).
+ *
+ * A slot is counted: one reference for whoever holds the decoded chunk (the
+ * payload source's cache), one per write batch that refers to it. At zero
+ * it is free and may be filled again; freed slots are kept (up to a total
+ * size) so a restore reuses the same pages instead of faulting fresh ones
+ * in for every chunk. A reference never dropped (a worker that died with
+ * a batch) only means that slot is not reused: nothing is ever overwritten
+ * while something may still read it.
+ */
+import { bulwarkError } from '../errors.ts';
+
+export interface ArenaSlot {
+  readonly sab: SharedArrayBuffer;
+  refs: number;
+}
+
+/** Slots are sized in these steps, so a freed slot fits the chunks of similar size that follow. */
+const GRAIN = 1024 * 1024;
+/** Freed slots kept for reuse, in bytes. */
+const DEFAULT_KEEP = 192 * 1024 * 1024;
+
+export class ChunkArena {
+  readonly #bySab = new WeakMap<SharedArrayBuffer, ArenaSlot>();
+  readonly #free: ArenaSlot[] = [];
+  #freeBytes = 0;
+
+  constructor(private readonly keep = DEFAULT_KEEP) {}
+
+  /** A slot of at least `size` bytes, held once by the caller. */
+  acquire(size: number): ArenaSlot {
+    let best = -1;
+    for (let i = 0; i < this.#free.length; i++) {
+      const len = this.#free[i]!.sab.byteLength;
+      if (len >= size && (best < 0 || len < this.#free[best]!.sab.byteLength)) best = i;
+    }
+    if (best >= 0) {
+      const slot = this.#free.splice(best, 1)[0]!;
+      this.#freeBytes -= slot.sab.byteLength;
+      slot.refs = 1;
+      return slot;
+    }
+    const slot: ArenaSlot = { sab: new SharedArrayBuffer(Math.max(GRAIN, Math.ceil(size / GRAIN) * GRAIN)), refs: 1 };
+    this.#bySab.set(slot.sab, slot);
+    return slot;
+  }
+
+  /** The slot whose memory `view` lies in, if it is one of this arena's and in use. */
+  slotOf(view: Uint8Array): ArenaSlot | undefined {
+    const buf = view.buffer;
+    if (!(buf instanceof SharedArrayBuffer)) return undefined;
+    const slot = this.#bySab.get(buf);
+    return slot !== undefined && slot.refs > 0 ? slot : undefined;
+  }
+
+  retain(slot: ArenaSlot): void {
+    if (slot.refs <= 0) throw bulwarkError('BULWARK_INTERNAL', 'chunk arena slot retained after it was freed');
+    slot.refs++;
+  }
+
+  release(slot: ArenaSlot): void {
+    if (slot.refs <= 0) throw bulwarkError('BULWARK_INTERNAL', 'chunk arena slot released more often than held');
+    if (--slot.refs > 0) return;
+    if (this.#freeBytes + slot.sab.byteLength > this.keep) return; // dropped: the garbage collector frees it
+    this.#free.push(slot);
+    this.#freeBytes += slot.sab.byteLength;
+  }
+}
