@@ -180,9 +180,14 @@ export function sessionRoute<R>(app: TemplatedApp, pattern: string, log: Logger,
       ref.send({ type: 'REQUEST', request });
     },
     drain: (ws: WebSocket<UserData>) => ws.getUserData().port.drain(),
-    close: (ws: WebSocket<UserData>) => {
+    close: (ws: WebSocket<UserData>, code: number, message: ArrayBuffer) => {
       const { ref, port } = ws.getUserData();
       port.detach();
+      // 1000/1001: a closing handshake; 1005: a close frame without a code. Anything else is a dropped
+      // connection or a limit uWS enforced (a too big message, the backpressure limit): say which.
+      if (code !== 1000 && code !== 1001 && code !== 1005) {
+        log.warn({ path: pattern, code, reason: Buffer.from(message).toString('utf8') }, 'WebSocket closed without a closing handshake');
+      }
       ref.send({ type: 'DISCONNECTED' });
     },
   });
