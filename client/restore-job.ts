@@ -58,14 +58,36 @@ export interface TreeRestoreOptions {
   readonly writers?: number;
   /** Worker threads that decode chunks (default 1; 0: on this thread). */
   readonly decoders?: number;
+  /** Pools started by the caller (they then ignore writers/decoders and stay open). */
+  readonly pools?: RestorePools;
+}
+
+/**
+ * The worker threads of a tree restore. A caller that starts them before it
+ * connects (the restore command) has them booted by the time the first
+ * chunk arrives; a thread's start-up is a good part of a second on a busy
+ * machine, all of it otherwise on the restore's critical path.
+ */
+export class RestorePools {
+  readonly writers: WritePool | undefined;
+  readonly decoder: DecodePool | undefined;
+
+  constructor(opts: { writers?: number; decoders?: number; key?: CryptKey } = {}) {
+    const writers = opts.writers ?? defaultWriters();
+    const decoders = opts.decoders ?? 1;
+    this.writers = writers > 0 ? new WritePool(writers) : undefined;
+    this.decoder = decoders > 0 ? new DecodePool(decoders, opts.key) : undefined;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.writers?.close(), this.decoder?.close()]);
+  }
 }
 
 export async function restoreTree(rpc: RpcSession, manifest: Manifest, name: string, target: string, opts: TreeRestoreOptions = {}): Promise<ExtractStats> {
   // Started first: the workers boot while the indexes are fetched.
-  const writers = opts.writers ?? defaultWriters();
-  const decoders = opts.decoders ?? 1;
-  const pool = writers > 0 ? new WritePool(writers) : undefined;
-  const decoder = decoders > 0 ? new DecodePool(decoders, opts.key) : undefined;
+  const own = opts.pools ? undefined : new RestorePools(opts);
+  const { writers: pool, decoder } = opts.pools ?? own!;
   try {
     // Chunk content goes from the decoder through shared memory to the writers without a copy.
     const arena = new ChunkArena();
@@ -79,7 +101,7 @@ export async function restoreTree(rpc: RpcSession, manifest: Manifest, name: str
       onWarning: (w) => opts.onWarning?.(`${w.path ? `${w.path}: ` : ''}${w.message}`),
     });
   } finally {
-    await Promise.all([pool?.close(), decoder?.close()]);
+    await own?.close();
   }
 }
 

@@ -4,12 +4,12 @@
  * a block device or `-` for stdout) or `NAME.bxar/PATH` with TARGET `-` to
  * write one file of the tree to stdout.
  */
-import { loadKeyFile } from '../../datastore/crypt-key.ts';
+import { type CryptKey, loadKeyFile } from '../../datastore/crypt-key.ts';
 import { parseSnapshotRef } from '../../datastore/backup-ref.ts';
 import { bulwarkError } from '../../errors.ts';
 import { connectFromEnv, type CommonOptions } from '../cli-env.ts';
 import { humanBytes } from '../output.ts';
-import { openReader, restoreImage, restoreSingleFile, restoreTree } from '../restore-job.ts';
+import { openReader, RestorePools, restoreImage, restoreSingleFile, restoreTree } from '../restore-job.ts';
 
 export interface RestoreCommandOptions extends CommonOptions {
   readonly ns?: string;
@@ -22,6 +22,19 @@ export async function restoreCommand(args: readonly string[], opts: RestoreComma
   if (!snapText || !archive || !target) throw bulwarkError('BULWARK_USAGE', 'restore needs SNAPSHOT ARCHIVE TARGET (e.g. host/web1/2026-11-24T10:00:00Z root.bxar /restore)');
   const snap = parseSnapshotRef(snapText);
   const key = opts.keyfile ? await loadKeyFile(opts.keyfile, env.BULWARK_ENCRYPTION_PASSWORD) : undefined;
+  // A tree restore's worker threads boot while the connection is made.
+  const pools = /^[^/]+\.bxar$/.test(archive) && target !== '-' ? new RestorePools({ ...(key && { key }) }) : undefined;
+  try {
+    return await restoreWith(snap, archive, target, opts, env, key, pools);
+  } finally {
+    await pools?.close();
+  }
+}
+
+async function restoreWith(
+  snap: ReturnType<typeof parseSnapshotRef>, archive: string, target: string, opts: RestoreCommandOptions, env: NodeJS.ProcessEnv,
+  key: CryptKey | undefined, pools: RestorePools | undefined,
+): Promise<string> {
   const conn = await connectFromEnv(opts, env);
   const started = Date.now();
   const { rpc, manifest } = await openReader(conn, { ...(opts.ns && { ns: opts.ns }), type: snap.type, id: snap.id, time: snap.time }, key);
@@ -40,7 +53,9 @@ export async function restoreCommand(args: readonly string[], opts: RestoreComma
     }
     if (target === '-') throw bulwarkError('BULWARK_USAGE', 'a tree archive restores into a directory; for one file use NAME.bxar/PATH -');
     const warnings: string[] = [];
-    const stats = await restoreTree(rpc, manifest, m[1]!, target, { ...(opts.pattern && { pattern: opts.pattern }), ...(key && { key }), onWarning: (w) => warnings.push(w) });
+    const stats = await restoreTree(rpc, manifest, m[1]!, target, {
+      ...(opts.pattern && { pattern: opts.pattern }), ...(key && { key }), ...(pools && { pools }), onWarning: (w) => warnings.push(w),
+    });
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
     return `restored ${stats.entries} entries, ${humanBytes(stats.bytes)} (${stats.unchanged} unchanged files skipped) in ${((Date.now() - started) / 1000).toFixed(2)} s\n`;
   } finally {
