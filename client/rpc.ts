@@ -5,6 +5,7 @@
  * with a `data` payload waits until the server has granted enough bytes, so
  * the client never overruns and the server's memory stays bounded.
  */
+import type { IncomingMessage } from 'node:http';
 import { Packr } from 'msgpackr';
 import type WebSocket from 'ws';
 import { bulwarkError } from '../errors.ts';
@@ -66,9 +67,12 @@ export class RpcSession {
           break;
       }
     });
+    // ws reports a socket error only as close code 1006: keep it, to say why the connection dropped.
+    let socketError: Error | undefined;
+    ws.once('upgrade', (res: IncomingMessage) => res.socket.once('error', (err) => { socketError = err; }));
     ws.on('close', (code: number, reason: Buffer) => {
       // The close code tells a server close (1000/1001) from a dropped connection (1006) or an oversized frame (1009).
-      const why = reason.length > 0 ? `, ${reason.toString('utf8')}` : '';
+      const why = reason.length > 0 ? `, ${reason.toString('utf8')}` : socketError ? `, ${socketError.message}` : '';
       this.#fail(bulwarkError('BULWARK_SESSION_ABORTED', `connection closed (code ${code}${why})`));
       noHello(this.#closedError!);
     });
