@@ -13,6 +13,7 @@
  * a batch) only means that slot is not reused: nothing is ever overwritten
  * while something may still read it.
  */
+import { BufferFreeList } from '../datastore/buffer-free-list.ts';
 import { bulwarkError } from '../errors.ts';
 
 export interface ArenaSlot {
@@ -27,21 +28,17 @@ const DEFAULT_KEEP = 192 * 1024 * 1024;
 
 export class ChunkArena {
   readonly #bySab = new WeakMap<SharedArrayBuffer, ArenaSlot>();
-  readonly #free: ArenaSlot[] = [];
-  #freeBytes = 0;
+  readonly #free: BufferFreeList<SharedArrayBuffer>;
 
-  constructor(private readonly keep = DEFAULT_KEEP) {}
+  constructor(keep = DEFAULT_KEEP) {
+    this.#free = new BufferFreeList(keep);
+  }
 
   /** A slot of at least `size` bytes, held once by the caller. */
   acquire(size: number): ArenaSlot {
-    let best = -1;
-    for (let i = 0; i < this.#free.length; i++) {
-      const len = this.#free[i]!.sab.byteLength;
-      if (len >= size && (best < 0 || len < this.#free[best]!.sab.byteLength)) best = i;
-    }
-    if (best >= 0) {
-      const slot = this.#free.splice(best, 1)[0]!;
-      this.#freeBytes -= slot.sab.byteLength;
+    const reused = this.#free.take(size);
+    if (reused) {
+      const slot = this.#bySab.get(reused)!;
       slot.refs = 1;
       return slot;
     }
@@ -65,9 +62,6 @@ export class ChunkArena {
 
   release(slot: ArenaSlot): void {
     if (slot.refs <= 0) throw bulwarkError('BULWARK_INTERNAL', 'chunk arena slot released more often than held');
-    if (--slot.refs > 0) return;
-    if (this.#freeBytes + slot.sab.byteLength > this.keep) return; // dropped: the garbage collector frees it
-    this.#free.push(slot);
-    this.#freeBytes += slot.sab.byteLength;
+    if (--slot.refs === 0) this.#free.put(slot.sab);
   }
 }

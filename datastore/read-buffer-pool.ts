@@ -17,6 +17,8 @@
  * give(), once, and a reply that is never sent (its session ended first)
  * just leaves its buffer to the garbage collector.
  */
+import { BufferFreeList } from './buffer-free-list.ts';
+
 const GRAIN = 256 * 1024;
 /** Bytes kept free in front of a chunk for the frame header (a chunk reply's is about 20). */
 export const HEADROOM = 64;
@@ -24,27 +26,17 @@ export const HEADROOM = 64;
 export class ReadBufferPool {
   /** Every buffer this pool made, and whether it is out (taken, not yet given back). */
   readonly #out = new WeakMap<ArrayBuffer, boolean>();
-  readonly #free: ArrayBuffer[] = [];
-  #freeBytes = 0;
+  readonly #free: BufferFreeList<ArrayBuffer>;
 
   /** `keep`: bytes of free buffers kept for reuse; more are dropped. */
-  constructor(private readonly keep = 64 * 1024 * 1024) {}
+  constructor(keep = 64 * 1024 * 1024) {
+    this.#free = new BufferFreeList(keep);
+  }
 
   /** A buffer of exactly `size` bytes (a view of a pooled one, HEADROOM bytes into it). */
   take(size: number): Buffer {
     const need = size + HEADROOM;
-    let best = -1;
-    for (let i = 0; i < this.#free.length; i++) {
-      const len = this.#free[i]!.byteLength;
-      if (len >= need && (best < 0 || len < this.#free[best]!.byteLength)) best = i;
-    }
-    let ab: ArrayBuffer;
-    if (best >= 0) {
-      ab = this.#free.splice(best, 1)[0]!;
-      this.#freeBytes -= ab.byteLength;
-    } else {
-      ab = new ArrayBuffer(Math.max(GRAIN, Math.ceil(need / GRAIN) * GRAIN));
-    }
+    const ab = this.#free.take(need) ?? new ArrayBuffer(Math.max(GRAIN, Math.ceil(need / GRAIN) * GRAIN));
     this.#out.set(ab, true);
     return Buffer.from(ab, HEADROOM, size);
   }
@@ -68,9 +60,7 @@ export class ReadBufferPool {
     const ab = view.buffer;
     if (!(ab instanceof ArrayBuffer) || this.#out.get(ab) !== true) return;
     this.#out.set(ab, false);
-    if (this.#freeBytes + ab.byteLength > this.keep) return;
-    this.#free.push(ab);
-    this.#freeBytes += ab.byteLength;
+    this.#free.put(ab);
   }
 }
 
