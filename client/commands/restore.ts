@@ -22,38 +22,47 @@ export async function restoreCommand(args: readonly string[], opts: RestoreComma
   if (!snapText || !archive || !target) throw bulwarkError('BULWARK_USAGE', 'restore needs SNAPSHOT ARCHIVE TARGET (e.g. host/web1/2026-11-24T10:00:00Z root.bxar /restore)');
   const snap = parseSnapshotRef(snapText);
   const key = opts.keyfile ? await loadKeyFile(opts.keyfile, env.BULWARK_ENCRYPTION_PASSWORD) : undefined;
+  const ref = parseArchive(archive);
   // A tree restore's worker threads boot while the connection is made.
-  const pools = /^[^/]+\.bxar$/.test(archive) && target !== '-' ? new RestorePools({ ...(key && { key }) }) : undefined;
+  const pools = ref.kind === 'tree' && target !== '-' ? new RestorePools({ ...(key && { key }) }) : undefined;
   try {
-    return await restoreWith(snap, archive, target, opts, env, key, pools);
+    return await restoreWith(snap, ref, target, opts, env, key, pools);
   } finally {
     await pools?.close();
   }
 }
 
+type ArchiveRef = { readonly kind: 'file'; readonly name: string; readonly path: string } | { readonly kind: 'tree' | 'img'; readonly name: string };
+
+/** `NAME.bxar/PATH` (one file of a tree), `NAME.bxar` or `NAME.img`. */
+function parseArchive(archive: string): ArchiveRef {
+  const single = /^([^/]+)\.bxar\/(.+)$/.exec(archive);
+  if (single) return { kind: 'file', name: single[1]!, path: single[2]! };
+  const m = /^(.+)\.(bxar|img)$/.exec(archive);
+  if (!m) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'archive', `${archive} (expected NAME.bxar, NAME.img or NAME.bxar/PATH)`);
+  return { kind: m[2] === 'img' ? 'img' : 'tree', name: m[1]! };
+}
+
 async function restoreWith(
-  snap: ReturnType<typeof parseSnapshotRef>, archive: string, target: string, opts: RestoreCommandOptions, env: NodeJS.ProcessEnv,
+  snap: ReturnType<typeof parseSnapshotRef>, ref: ArchiveRef, target: string, opts: RestoreCommandOptions, env: NodeJS.ProcessEnv,
   key: CryptKey | undefined, pools: RestorePools | undefined,
 ): Promise<string> {
   const conn = await connectFromEnv(opts, env);
   const started = Date.now();
   const { rpc, manifest } = await openReader(conn, { ...(opts.ns && { ns: opts.ns }), type: snap.type, id: snap.id, time: snap.time }, key);
   try {
-    const single = /^([^/]+)\.bxar\/(.+)$/.exec(archive);
-    if (single) {
+    if (ref.kind === 'file') {
       if (target !== '-') throw bulwarkError('BULWARK_USAGE', 'a single file (NAME.bxar/PATH) is restored to stdout: use - as TARGET');
-      await restoreSingleFile(rpc, manifest, single[1]!, single[2]!, process.stdout, key);
+      await restoreSingleFile(rpc, manifest, ref.name, ref.path, process.stdout, key);
       return '';
     }
-    const m = /^(.+)\.(bxar|img)$/.exec(archive);
-    if (!m) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'archive', `${archive} (expected NAME.bxar, NAME.img or NAME.bxar/PATH)`);
-    if (m[2] === 'img') {
-      const size = await restoreImage(rpc, manifest, m[1]!, target === '-' ? process.stdout : target, key);
+    if (ref.kind === 'img') {
+      const size = await restoreImage(rpc, manifest, ref.name, target === '-' ? process.stdout : target, key);
       return target === '-' ? '' : `restored ${humanBytes(size)} to ${target} in ${((Date.now() - started) / 1000).toFixed(2)} s\n`;
     }
     if (target === '-') throw bulwarkError('BULWARK_USAGE', 'a tree archive restores into a directory; for one file use NAME.bxar/PATH -');
     const warnings: string[] = [];
-    const stats = await restoreTree(rpc, manifest, m[1]!, target, {
+    const stats = await restoreTree(rpc, manifest, ref.name, target, {
       ...(opts.pattern && { pattern: opts.pattern }), ...(key && { key }), ...(pools && { pools }), onWarning: (w) => warnings.push(w),
     });
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
