@@ -1,9 +1,9 @@
 /**
  * Buffers that chunks are read into for a reader session's replies, reused
- * from one reply to the next. A restore streams hundreds of megabytes of chunks; reading
- * each into a fresh buffer makes V8 count that much new external memory,
- * and it answers with a full mark-compact of the heap every few dozen
- * megabytes (measured: more CPU than the reads themselves). Here a chunk
+ * from one reply to the next. A restore streams hundreds of megabytes of
+ * chunks; reading each into a fresh buffer makes V8 count that much new
+ * external memory, and it answers with a full mark-compact of the heap
+ * every few dozen megabytes (measured: more CPU than the reads themselves). Here a chunk
  * is read into a buffer taken from the pool, and the port gives it back
  * once the reply is on the socket (uWS copies what it cannot send at once,
  * so nothing refers to it afterwards).
