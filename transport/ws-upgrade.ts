@@ -146,7 +146,13 @@ export function sessionRoute<R>(app: TemplatedApp, pattern: string, log: Logger,
           const snap = await waitFor(ref, (s) => s.status !== 'active' || (s.value !== 'starting' && s.value !== 'opening'));
           if (state.aborted) return; // onAborted told the session already
           if (snap.value === 'ready') {
-            res.cork(() => res.upgrade<UserData>({ ref, port }, key, protocol, extensions, context));
+            // Not from this microtask: it may run while uWS parses another
+            // socket's request (Node drains microtasks after every handler),
+            // and an upgrade there makes uWS hand that socket's bytes to this
+            // one, which it then drops. A macrotask runs outside any parse.
+            setImmediate(() => {
+              if (!state.aborted) res.cork(() => res.upgrade<UserData>({ ref, port }, key, protocol, extensions, context));
+            });
           } else if (snap.value === 'failed') {
             throw (snap.context as { fault: { thrown: unknown } }).fault.thrown;
           }
