@@ -83,7 +83,8 @@ async function bulwarkCli(): Promise<{ cli: Cli; which: string }> {
 async function bulwarkTimes(work: string, cli: Cli): Promise<Times> {
   const server = await startServer({ dataDir: join(work, 'bulwark-data'), env: { BULWARK_ADMIN_PASSWORD: 'bench' } });
   try {
-    const env = clientEnv(server, 'bench');
+    // A login session's runtime dir: tickets and the pinned certificate are kept between runs, as for a user.
+    const env = clientEnv(server, 'bench', { XDG_RUNTIME_DIR: join(work, 'run') });
     const t0 = Math.floor(Date.now() / 1000) - 3600;
     const args = (t: number) => ['backup', `root.bxar:${TREE}`, '--backup-id', 'bench', '--backup-time', String(t)];
     const first = await timedAsync(() => cli(args(t0), env));

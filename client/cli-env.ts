@@ -2,11 +2,13 @@
  * Options every server command of bulwark-client shares, after
  * proxmox-backup-client: repository from --repository or BULWARK_REPOSITORY,
  * secret from BULWARK_PASSWORD (password or API token secret), certificate
- * pin from --fingerprint or BULWARK_FINGERPRINT.
+ * pin from --fingerprint or BULWARK_FINGERPRINT. Tickets and pinned
+ * certificates are kept between runs in $XDG_RUNTIME_DIR/bulwark.
  */
 import { bulwarkError } from '../errors.ts';
 import { ServerConnection } from './connection.ts';
 import { parseRepository, type Repository } from './repository.ts';
+import { TicketCache } from './ticket-cache.ts';
 
 export interface CommonOptions {
   readonly repository?: string;
@@ -26,5 +28,6 @@ export async function connectFromEnv(opts: CommonOptions, env: NodeJS.ProcessEnv
     throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'password', 'missing: set BULWARK_PASSWORD (the password, or the API token secret)');
   }
   const fingerprint = opts.fingerprint ?? env.BULWARK_FINGERPRINT;
-  return ServerConnection.connect({ repo, secret, ...(fingerprint && { fingerprint }) });
+  const cache = TicketCache.fromEnv(env);
+  return ServerConnection.connect({ repo, secret, ...(fingerprint && { fingerprint }), ...(cache && { cache }) });
 }

@@ -2,15 +2,19 @@
  * A logged-in connection to a Bulwark (or PBS-shaped) server: API tokens go
  * in the `Authorization: PBSAPIToken=…` header; users log in once with
  * POST /access/ticket and then send the `PBSAuthCookie` ticket (plus the
- * CSRF token on writes), as proxmox-backup-client does.
+ * CSRF token on writes), as proxmox-backup-client does. With a ticket
+ * cache (client/ticket-cache.ts) a fresh enough ticket from an earlier run
+ * is used instead of a login; if the server refuses it, the connection logs
+ * in with the password once and repeats the call.
  */
 import { request } from 'node:https';
 import WebSocket from 'ws';
-import { bulwarkError } from '../errors.ts';
+import { BulwarkError, bulwarkError } from '../errors.ts';
 import { remoteError } from './remote-error.ts';
 import type { Repository } from './repository.ts';
 import { RpcSession } from './rpc.ts';
-import { trustFor, type TrustOptions } from './tls-pin.ts';
+import type { TicketCache } from './ticket-cache.ts';
+import { isCertificateError, normaliseFingerprint, pinnedTrust, trustFor, type TrustOptions } from './tls-pin.ts';
 
 /** Which snapshot a protocol session works on. */
 export interface SnapshotTarget {
@@ -26,6 +30,8 @@ export interface ConnectOptions {
   /** Password of the user, or the secret of the API token. */
   readonly secret: string;
   readonly fingerprint?: string;
+  /** Tickets and pinned certificates kept between runs. */
+  readonly cache?: TicketCache;
 }
 
 interface Credentials {
@@ -35,8 +41,10 @@ interface Credentials {
 
 export class ServerConnection {
   readonly repo: Repository;
-  readonly #trust: TrustOptions;
+  #trust: TrustOptions;
   #creds: Credentials = { headers: {} };
+  /** Set while the credentials (or the trusted certificate) came from the cache and the server has not accepted them yet. */
+  #unconfirmed: { login?: () => Promise<void>; recheckPin?: () => Promise<void> } = {};
 
   private constructor(repo: Repository, trust: TrustOptions) {
     this.repo = repo;
@@ -44,25 +52,79 @@ export class ServerConnection {
   }
 
   static async connect(opts: ConnectOptions): Promise<ServerConnection> {
-    const conn = new ServerConnection(opts.repo, await trustFor(opts.repo.host, opts.repo.port, opts.fingerprint));
-    if (opts.repo.authid.includes('!')) {
-      conn.#creds = { headers: { authorization: `PBSAPIToken=${opts.repo.authid}:${opts.secret}` } };
-    } else {
-      const body = new URLSearchParams({ username: opts.repo.authid, password: opts.secret }).toString();
-      const data = (await conn.api('POST', '/access/ticket', body, 'application/x-www-form-urlencoded')) as {
+    const { repo, cache } = opts;
+    const pin = opts.fingerprint === undefined ? undefined : normaliseFingerprint(opts.fingerprint);
+    const keptCert = pin === undefined ? undefined : cache?.certificate(pin);
+    const trust = keptCert === undefined ? await trustFor(repo.host, repo.port, pin) : pinnedTrust(keptCert);
+    if (pin !== undefined && keptCert === undefined) cache?.storeCertificate(pin, trust.ca!);
+    const conn = new ServerConnection(repo, trust);
+    if (keptCert !== undefined) {
+      // A kept certificate the server no longer presents: fetch it again, so a
+      // changed certificate gets the clear fingerprint mismatch error.
+      conn.#unconfirmed.recheckPin = async () => {
+        conn.#trust = await trustFor(repo.host, repo.port, pin);
+        cache?.storeCertificate(pin!, conn.#trust.ca!);
+      };
+    }
+    if (repo.authid.includes('!')) {
+      conn.#creds = { headers: { authorization: `PBSAPIToken=${repo.authid}:${opts.secret}` } };
+      return conn;
+    }
+    const server = `${repo.host}:${repo.port}`;
+    const login = async () => {
+      const body = new URLSearchParams({ username: repo.authid, password: opts.secret }).toString();
+      const data = (await conn.#request('POST', '/access/ticket', body, 'application/x-www-form-urlencoded')) as {
         ticket: string;
         CSRFPreventionToken: string;
       };
-      conn.#creds = {
-        headers: { cookie: `PBSAuthCookie=${encodeURIComponent(data.ticket)}` },
-        csrf: data.CSRFPreventionToken,
+      conn.#useTicket(data.ticket, data.CSRFPreventionToken);
+      // A partial ticket (second factor pending) is not a login to keep.
+      if (!data.ticket.includes('!tfa!')) cache?.storeTicket(server, repo.authid, data.ticket, data.CSRFPreventionToken);
+    };
+    const kept = cache?.ticket(server, repo.authid);
+    if (kept === undefined) {
+      await conn.#confirming(login);
+    } else {
+      conn.#useTicket(kept.ticket, kept.csrf);
+      conn.#unconfirmed.login = async () => {
+        cache!.forgetTicket(server, repo.authid);
+        await login();
       };
     }
     return conn;
   }
 
+  #useTicket(ticket: string, csrf: string): void {
+    this.#creds = { headers: { cookie: `PBSAuthCookie=${encodeURIComponent(ticket)}` }, csrf };
+  }
+
+  /**
+   * Runs `call`; if it failed because something taken from the cache was
+   * refused (the ticket: 401; the certificate: TLS verification), replaces
+   * that once and runs `call` again. The first success confirms both.
+   */
+  async #confirming<T>(call: () => Promise<T>): Promise<T> {
+    const { login, recheckPin } = this.#unconfirmed;
+    if (login === undefined && recheckPin === undefined) return call();
+    try {
+      const result = await call();
+      this.#unconfirmed = {};
+      return result;
+    } catch (err) {
+      this.#unconfirmed = {};
+      if (recheckPin && isCertificateError((err as Error).cause)) await recheckPin();
+      else if (login && err instanceof BulwarkError && err.code === 'BULWARK_UNAUTHORIZED') await login();
+      else throw err;
+      return call();
+    }
+  }
+
   /** Calls /api2/json<path>; resolves with `data`, rejects with the server's code and message. */
   api(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: string, contentType = 'application/json'): Promise<unknown> {
+    return this.#confirming(() => this.#request(method, path, body, contentType));
+  }
+
+  #request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: string, contentType = 'application/json'): Promise<unknown> {
     const headers: Record<string, string> = { ...this.#creds.headers };
     if (body !== undefined) headers['content-type'] = contentType;
     if (method !== 'GET' && this.#creds.csrf) headers.csrfpreventiontoken = this.#creds.csrf;
@@ -108,6 +170,10 @@ export class ServerConnection {
    * opens, so no frame the server sends right after the upgrade is missed.
    */
   openWebSocket<T>(path: string, query: Readonly<Record<string, string>>, attach: (ws: WebSocket) => T): Promise<T> {
+    return this.#confirming(() => this.#openWebSocket(path, query, attach));
+  }
+
+  #openWebSocket<T>(path: string, query: Readonly<Record<string, string>>, attach: (ws: WebSocket) => T): Promise<T> {
     const host = this.repo.host.includes(':') ? `[${this.repo.host}]` : this.repo.host;
     const url = `wss://${host}:${this.repo.port}${path}?${new URLSearchParams(query).toString()}`;
     return new Promise((resolve, reject) => {

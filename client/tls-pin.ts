@@ -30,6 +30,9 @@ function toPem(cert: PeerCertificate): string {
   return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
 }
 
+/** Trust exactly the certificate `pem` (a pinned one), whatever host name it carries. */
+export const pinnedTrust = (pem: string): TrustOptions => ({ ca: pem, checkServerIdentity: () => undefined, rejectUnauthorized: true });
+
 export async function trustFor(host: string, port: number, fingerprint?: string): Promise<TrustOptions> {
   if (fingerprint === undefined) return { rejectUnauthorized: true };
   const want = normaliseFingerprint(fingerprint);
@@ -45,7 +48,13 @@ export async function trustFor(host: string, port: number, fingerprint?: string)
   if (got !== want) {
     throw bulwarkError('BULWARK_UNAUTHORIZED', `server certificate fingerprint ${got} does not match the pinned ${want}`);
   }
-  return { ca: toPem(cert), checkServerIdentity: () => undefined, rejectUnauthorized: true };
+  return pinnedTrust(toPem(cert));
+}
+
+/** Whether a connection failed because the server's certificate is not the trusted one. */
+export function isCertificateError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /CERT|SIGNATURE|VERIFY/.test(code);
 }
 
 function isIpLiteral(host: string): boolean {

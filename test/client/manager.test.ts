@@ -26,6 +26,7 @@ before(async () => {
     BULWARK_SERVER: `admin@pbs@127.0.0.1:${server.port}`,
     BULWARK_PASSWORD: PASSWORD,
     BULWARK_FINGERPRINT: /Certificate fingerprint: (\S+)/.exec(server.banner)![1]!,
+    XDG_RUNTIME_DIR: '', // no ticket cache: a wrong password must fail
   };
 });
 

@@ -20,6 +20,7 @@ export function clientEnv(server: StartedServer, password: string, extra: NodeJS
     BULWARK_REPOSITORY: `admin@pbs@127.0.0.1:${server.port}:store1`,
     BULWARK_PASSWORD: password,
     BULWARK_FINGERPRINT: fingerprint,
+    XDG_RUNTIME_DIR: '', // no ticket cache unless a test asks for one
     ...extra,
   };
 }
