@@ -6,9 +6,10 @@
  *      │                          │                 │                 │
  *      └→ failed                  └──────────→ aborting → aborted ←───┘ (finish failed)
  *
- * `starting` runs before the WebSocket exists: the transport upgrades only
- * once the session is `ready` (writer started, group locked), so refusals
- * such as a locked group become HTTP errors. In `active` every request runs
+ * `starting` runs while the WebSocket is being set up: the transport sends
+ * CONNECTED only once the session is `ready` (writer started, group
+ * locked); a refusal such as a locked group becomes an `abort` frame with
+ * its HTTP status instead of `hello`. In `active` every request runs
  * as its own spawned promise actor (`op:<id>`), scheduled by
  * request-queue.ts: chunk uploads in parallel, index operations in arrival
  * order. Replies go out as each completes.

@@ -5,8 +5,8 @@
  *   opening ─(reader open)→ ready ─CONNECTED→ active ─DISCONNECTED→ closing → closed
  *      └→ failed
  *
- * Like the backup session, `opening` runs before the upgrade (so a missing
- * snapshot or a lock becomes an HTTP error), and every request runs as its
+ * Like the backup session, `opening` runs before CONNECTED (a missing
+ * snapshot or a lock becomes an `abort` with its HTTP status), and every request runs as its
  * own promise actor (`op:<id>`), many in flight, replies in completion
  * order. A failed read answers its request and the session goes on; only a
  * malformed frame, a duplicate request id or an idle socket end it. Under

@@ -2,8 +2,8 @@
  * GET /api2/ws/backup (docs/protocol.md, "Backup session"): needs
  * Datastore.Backup on /datastore/<store>[/<ns>] and an online (writable)
  * store; the session actor then takes the group lock and creates the
- * snapshot before the upgrade completes, so a second writer of the group
- * gets 409 BULWARK_LOCKED instead of a socket.
+ * snapshot before it says hello, so a second writer of the group gets an
+ * `abort` with status 409 and BULWARK_LOCKED instead.
  */
 import type { Logger } from 'pino';
 import { MAX_CHUNK_SIZE } from '../datastore/formats.ts';

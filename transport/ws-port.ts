@@ -16,6 +16,7 @@
 import type { Logger } from 'pino';
 import type { ServerFrame, SessionPort } from '../machines/backup-session.types.ts';
 import { replyBuffers } from '../datastore/read-buffer-pool.ts';
+import type { WireError } from './error-map.ts';
 import { encodeFrame, encodeReplyParts, toWireFrame } from './frame-codec.ts';
 import type { WebSocket } from './uws.ts';
 
@@ -71,6 +72,15 @@ export class WsPort implements SessionPort {
       this.#paused = true;
       this.onPressure(true);
     }
+  }
+
+  /** The session could not start: an `abort` frame with the status an HTTP refusal would have had, then the close. */
+  refuse(wire: WireError): void {
+    const ws = this.#ws;
+    if (ws === undefined || this.#closed) return;
+    const bytes = encodeFrame({ op: 'abort', status: wire.status, error: { code: wire.code, message: wire.message } });
+    ws.cork(() => ws.send(bytes, true, false));
+    this.close();
   }
 
   close(): void {

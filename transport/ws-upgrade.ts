@@ -2,17 +2,19 @@
  * What the backup and reader WebSocket routes share: capturing the upgrade
  * request, the checks before a session exists (credentials, privilege,
  * datastore state), opening the session actor through the sessions
- * supervisor, and the uWS behaviour that upgrades only once the session is
- * `ready` and then forwards frames as events.
+ * supervisor, and the uWS behaviour that upgrades at once, tells the
+ * session it is connected once it is `ready`, and forwards frames as events.
  *
  * Order of the checks, as in PBS: authenticate (401), parse the query (400),
  * check the privilege on the ACL path before looking at whether anything
- * exists (403, leaks nothing), then the datastore (404, 503), then the
- * session's own start (409 for a locked group, 400 for a bad backup time…).
- * Every refusal is an HTTP reply in the /api2/json error shape.
+ * exists (403, leaks nothing), then the datastore (404, 503): each an HTTP
+ * reply in the /api2/json error shape. The session's own start (409 for a
+ * locked group, 400 for a bad backup time…) runs behind the open socket; a
+ * refusal there is an `abort` frame carrying the same status, code and
+ * message, then the socket closes.
  */
 import type { Logger } from 'pino';
-import { waitFor, type AnyActorRef } from 'xstate';
+import type { AnyActorRef } from 'xstate';
 import type { us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
 import type { AuthContext, RequestHeaders } from '../auth/authenticate.ts';
 import type { Privilege, PrivilegeSet } from '../auth/privileges.ts';
@@ -59,6 +61,12 @@ export interface SessionBehaviour<R> {
   open(upgrade: CapturedUpgrade, port: WsPort): AnyActorRef;
   /** Frame value → typed request (throws BULWARK_PROTOCOL). */
   parse(value: unknown): R;
+}
+
+interface AnySnapshotLike {
+  readonly status: string;
+  readonly value: unknown;
+  readonly context: unknown;
 }
 
 interface UserData {
@@ -122,51 +130,57 @@ export function sessionRoute<R>(app: TemplatedApp, pattern: string, log: Logger,
     closeOnBackpressureLimit: 1, // a boolean to uWS (typed as number): close rather than drop a reply
     upgrade: (res, req, context: us_socket_context_t) => {
       const up = capture(res, req);
-      const key = req.getHeader('sec-websocket-key');
-      const protocol = req.getHeader('sec-websocket-protocol');
-      const extensions = req.getHeader('sec-websocket-extensions');
-      const state: { aborted: boolean; ref?: AnyActorRef } = { aborted: false };
-      res.onAborted(() => {
-        state.aborted = true;
-        state.ref?.send({ type: 'DISCONNECTED' });
+      let session: UserData;
+      try {
+        const port = new WsPort(log);
+        session = { ref: behaviour.open(up, port), port };
+      } catch (err) {
+        const wire = toWireError(err);
+        if (wire.status >= 500) log.error({ err, path: up.url }, 'WebSocket upgrade failed');
+        sendJson(res, wire.status, httpErrorBody(wire));
+        return;
+      }
+      const { ref, port } = session;
+      // A session that crashes (a bug, not a refusal) takes only its own socket down.
+      ref.subscribe({
+        error: () => {
+          port.send({ op: 'abort', error: { code: 'BULWARK_SESSION_ABORTED', args: ['internal error (see the server log)'] } });
+          port.close();
+        },
+        complete: () => port.close(),
       });
-      void (async () => {
-        try {
-          const port = new WsPort(log);
-          const ref = behaviour.open(up, port);
-          state.ref = ref;
-          // A session that crashes (a bug, not a refusal) takes only its own socket down.
-          ref.subscribe({
-            error: () => {
-              port.send({ op: 'abort', error: { code: 'BULWARK_SESSION_ABORTED', args: ['internal error (see the server log)'] } });
-              port.close();
-            },
-            complete: () => port.close(),
-          });
-          const snap = await waitFor(ref, (s) => s.status !== 'active' || (s.value !== 'starting' && s.value !== 'opening'));
-          if (state.aborted) return; // onAborted told the session already
-          if (snap.value === 'ready') {
-            // Not from this microtask: it may run while uWS parses another
-            // socket's request (Node drains microtasks after every handler),
-            // and an upgrade there makes uWS hand that socket's bytes to this
-            // one, which it then drops. A macrotask runs outside any parse.
-            setImmediate(() => {
-              if (!state.aborted) res.cork(() => res.upgrade<UserData>({ ref, port }, key, protocol, extensions, context));
-            });
-          } else if (snap.value === 'failed') {
-            throw (snap.context as { fault: { thrown: unknown } }).fault.thrown;
-          }
-        } catch (err) {
-          const wire = toWireError(err);
-          if (wire.status >= 500) log.error({ err, path: up.url }, 'WebSocket upgrade failed');
-          if (!state.aborted) sendJson(res, wire.status, httpErrorBody(wire));
-        }
-      })();
+      // Upgraded here, inside uWS's handler, while the session starts: this
+      // uWS build cannot upgrade later (from a timer or a promise) safely.
+      // Its HttpResponse.cork mistakes a socket upgraded in place for a
+      // finished HTTP response and may close it; without cork, an upgrade
+      // from a microtask that Node runs while uWS parses another socket's
+      // request hands that socket's bytes to this one.
+      res.upgrade<UserData>(session, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws: WebSocket<UserData>) => {
       const { ref, port } = ws.getUserData();
       port.attach(ws);
-      ref.send({ type: 'CONNECTED' });
+      // The session's own start (group lock, writer, reader) ends in `ready`
+      // (then it says hello) or `failed` (refused with the status the HTTP
+      // refusal would have had, then closed).
+      const settled = (snap: AnySnapshotLike): boolean => {
+        if (snap.status !== 'active' && snap.value !== 'failed') return true; // it stopped (the client left)
+        if (snap.value === 'ready') {
+          ref.send({ type: 'CONNECTED' });
+          return true;
+        }
+        if (snap.value === 'failed') {
+          const wire = toWireError((snap.context as { fault: { thrown: unknown } }).fault.thrown);
+          if (wire.status >= 500) log.error({ err: (snap.context as { fault: { thrown: unknown } }).fault.thrown, path: pattern }, 'session failed to start');
+          port.refuse(wire);
+          return true;
+        }
+        return false;
+      };
+      if (settled(ref.getSnapshot() as AnySnapshotLike)) return;
+      const sub = ref.subscribe((snap) => {
+        if (settled(snap as AnySnapshotLike)) sub.unsubscribe();
+      });
     },
     message: (ws: WebSocket<UserData>, message: ArrayBuffer, isBinary: boolean) => {
       const { ref } = ws.getUserData();

@@ -2,7 +2,9 @@
  * A minimal client of the WebSocket backup and reader protocols for tests,
  * over the `ws` package (Node 20 has no global WebSocket): connects with
  * the given headers (self-signed certificate accepted), waits for `hello`,
- * matches replies to requests by id and keeps the notices.
+ * matches replies to requests by id and keeps the notices. A refused
+ * upgrade (an HTTP error) and a session that did not start (an `abort`
+ * before `hello`) both reject with UpgradeRefused.
  */
 import WebSocket from 'ws';
 import { decodeFrame, encodeFrame } from '../../transport/frame-codec.ts';
@@ -47,6 +49,9 @@ export function connectSession(port: number, path: string, query: Record<string,
       const frame = decodeFrame(data) as Frame;
       if (frame.op === 'hello') {
         resolve(client(frame));
+      } else if (frame.op === 'abort' && typeof frame.status === 'number') {
+        // The session did not start: refused with the status an HTTP refusal would carry.
+        reject(new UpgradeRefused(frame.status, frame.error as UpgradeRefused['body']));
       } else if (typeof frame.id === 'number' && pending.has(frame.id)) {
         pending.get(frame.id)!(frame as Reply);
         pending.delete(frame.id);

@@ -6,19 +6,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import WebSocket from 'ws';
-import { createActor, createMachine, type AnyActorRef } from 'xstate';
+import { assign, createActor, createMachine, type AnyActorRef } from 'xstate';
+import { bulwarkError } from '../../errors.ts';
 import { ensureSelfSignedCertificate } from '../../config/tls.ts';
 import { decodeFrame, encodeFrame } from '../../transport/frame-codec.ts';
 import { loadUws, type us_listen_socket } from '../../transport/uws.ts';
 import { sessionRoute } from '../../transport/ws-upgrade.ts';
 import type { WsPort } from '../../transport/ws-port.ts';
 
-/** A session that stays `starting` until GO, then answers every request with `{ echo }`. */
+/** A session that stays `starting` until GO (or fails on FAIL), then answers every request with `{ echo }`. */
 function echoSession(port: WsPort): AnyActorRef {
   const machine = createMachine({
     initial: 'starting',
+    context: { fault: undefined as unknown },
     states: {
-      starting: { on: { GO: 'ready' } },
+      starting: {
+        on: {
+          GO: 'ready',
+          FAIL: { target: 'failed', actions: assign({ fault: () => ({ thrown: bulwarkError('BULWARK_LOCKED', 'group host/x', 'another backup is running') }) }) },
+        },
+      },
+      failed: { type: 'final' },
       ready: {
         on: {
           REQUEST: {
@@ -43,47 +51,74 @@ function get(port: number, path: string): Promise<string> {
   });
 }
 
-// The session becomes ready inside another request's handler; Node runs the
-// upgrade's continuation as a microtask right after that handler, while uWS
-// is still parsing the other socket. Upgrading there used to make uWS read
-// the other socket's bytes as this one's and drop the WebSocket (or abort
-// the process): the upgrade must wait for a macrotask.
-test('a session that becomes ready inside another request handler still upgrades and answers', async (t) => {
+interface EchoServer {
+  readonly port: number;
+  /** Resolves with the session once the upgrade request has opened it. */
+  readonly session: Promise<AnyActorRef>;
+}
+
+/** A uWS app with the session route on /ws and GET /go, /fail that move the session on from another socket. */
+async function startEchoServer(t: { after(fn: () => void): void }): Promise<EchoServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ws-upgrade-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const tls = { keyFile: join(dir, 'key.pem'), certFile: join(dir, 'cert.pem') };
   await ensureSelfSignedCertificate(tls);
   const { uws } = loadUws();
   const app = uws.SSLApp({ key_file_name: tls.keyFile, cert_file_name: tls.certFile });
-  let session: AnyActorRef | undefined;
-  let opened!: () => void;
-  const sessionOpened = new Promise<void>((resolve) => { opened = resolve; });
+  let opened!: (ref: AnyActorRef) => void;
+  const session = new Promise<AnyActorRef>((resolve) => { opened = resolve; });
   sessionRoute(app, '/ws', pino({ level: 'silent' }), {
     open: (_upgrade, port) => {
-      session = echoSession(port);
-      opened();
-      return session;
+      const ref = echoSession(port);
+      opened(ref);
+      return ref;
     },
     parse: (value) => value,
   });
-  app.get('/go', (res) => {
-    session!.send({ type: 'GO' });
-    res.end('went');
-  });
+  for (const [path, type] of [['/go', 'GO'], ['/fail', 'FAIL']] as const) {
+    app.get(path, (res) => {
+      void session.then((ref) => ref.send({ type }));
+      res.end(type);
+    });
+  }
   const listen = await new Promise<us_listen_socket | false>((resolve) => app.listen('127.0.0.1', 0, resolve));
   assert.ok(listen);
   t.after(() => uws.us_listen_socket_close(listen));
-  const port = uws.us_socket_local_port(listen as never);
+  return { port: uws.us_socket_local_port(listen as never), session };
+}
 
-  const ws = new WebSocket(`wss://127.0.0.1:${port}/ws`, { rejectUnauthorized: false });
+// The socket is upgraded at once and the session starts behind it. Here it
+// becomes ready while uWS runs another request's handler: the session is
+// told it is connected there, and its socket works. (Upgrading only once
+// the session was ready, from a promise or a timer, lost sockets: uWS either
+// read another socket's bytes as this one's or, through HttpResponse.cork,
+// closed a socket it had just upgraded in place.)
+test('a session that becomes ready inside another request handler is connected and answers', async (t) => {
+  const server = await startEchoServer(t);
+  const ws = new WebSocket(`wss://127.0.0.1:${server.port}/ws`, { rejectUnauthorized: false });
   const open = new Promise<void>((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
   const closed = new Promise<string>((resolve) => ws.once('close', (code) => resolve(`closed with ${code}`)));
-  await sessionOpened; // the upgrade waits on the session
-  assert.equal(await get(port, '/go'), 'went');
   await open;
+  await server.session;
+  assert.equal(await get(server.port, '/go'), 'GO');
   const reply = new Promise<unknown>((resolve) => ws.once('message', (data: Buffer) => resolve(decodeFrame(data))));
   ws.send(encodeFrame({ ping: 1 }), { binary: true });
   assert.deepEqual(await Promise.race([reply, closed]), { id: 1, ok: { echo: { ping: 1 } } });
   ws.close();
   await closed;
+});
+
+test('a session that fails to start is refused with an abort frame carrying the HTTP status, then closed', async (t) => {
+  const server = await startEchoServer(t);
+  const ws = new WebSocket(`wss://127.0.0.1:${server.port}/ws`, { rejectUnauthorized: false });
+  const frames: unknown[] = [];
+  ws.on('message', (data: Buffer) => frames.push(decodeFrame(data)));
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  await server.session;
+  assert.equal(await get(server.port, '/fail'), 'FAIL');
+  assert.equal(await closed, 1000);
+  assert.deepEqual(frames, [{
+    op: 'abort', status: 409, error: { code: 'BULWARK_LOCKED', message: (await server.session).getSnapshot().context.fault.thrown.message },
+  }]);
 });
