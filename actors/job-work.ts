@@ -15,7 +15,7 @@ import { runGarbageCollection } from '../datastore/gc.ts';
 import { pruneNamespace } from '../datastore/prune-apply.ts';
 import { validateKeepOptions, type KeepOptions } from '../datastore/prune.ts';
 import type { SafetyParameters } from '../datastore/safety.ts';
-import { verifyGroup, verifyNamespace } from '../datastore/verify.ts';
+import { verifyGroup, verifyNamespace } from '../datastore/verify-job.ts';
 import { bulwarkError } from '../errors.ts';
 import type { WorkInput, WorkResult } from '../machines/job.types.ts';
 import type { JobService } from './job-service.ts';

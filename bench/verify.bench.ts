@@ -26,7 +26,7 @@ import { encodeBlob } from '../datastore/blob.ts';
 import { chunkDigest } from '../datastore/digest.ts';
 import { FixedIndexWriter } from '../datastore/fixed-index.ts';
 import { createManifest, writeManifest } from '../datastore/manifest.ts';
-import { verifyGroup } from '../datastore/verify.ts';
+import { verifyGroup } from '../datastore/verify-job.ts';
 import { VerifyPool } from '../datastore/verify-pool.ts';
 import { benchResult, printResults, type BenchResult } from './result.ts';
 

@@ -13,7 +13,7 @@
  * a batch) only means that slot is not reused: nothing is ever overwritten
  * while something may still read it.
  */
-import { BufferFreeList } from '../datastore/buffer-free-list.ts';
+import { BufferFreeList, grainSize } from '../datastore/buffer-free-list.ts';
 import { bulwarkError } from '../errors.ts';
 
 export interface ArenaSlot {
@@ -42,7 +42,7 @@ export class ChunkArena {
       slot.refs = 1;
       return slot;
     }
-    const slot: ArenaSlot = { sab: new SharedArrayBuffer(Math.max(GRAIN, Math.ceil(size / GRAIN) * GRAIN)), refs: 1 };
+    const slot: ArenaSlot = { sab: new SharedArrayBuffer(grainSize(size, GRAIN)), refs: 1 };
     this.#bySab.set(slot.sab, slot);
     return slot;
   }

@@ -3,9 +3,9 @@
  * SHA-256, lz4 and AES-GCM run on another core while the main thread reads
  * and chunks. Results come back per request; callers keep their own order.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { CryptKey } from '../datastore/crypt-key.ts';
-import { workerSource } from './worker-boot.ts';
+import { startPoolWorker } from './worker-boot.ts';
 
 export interface EncodedChunk {
   readonly digest: Buffer;
@@ -17,30 +17,32 @@ interface Waiter {
   reject(e: Error): void;
 }
 
-const BOOT = workerSource(new URL('./encode-worker.ts', import.meta.url));
+const WORKER = new URL('./encode-worker.ts', import.meta.url);
 
 export class EncodePool {
   readonly #workers: Worker[] = [];
   readonly #waiting = new Map<number, Waiter>();
   #next = 0;
   #failed: Error | undefined;
+  #closing = false;
 
   constructor(size: number, key?: CryptKey) {
     for (let i = 0; i < size; i++) {
-      const w = new Worker(BOOT, { eval: true, workerData: key ? { key: key.key } : {} });
-      w.on('message', (m: { id: number; digest: Uint8Array; blob: Uint8Array }) => {
-        const waiter = this.#waiting.get(m.id);
-        this.#waiting.delete(m.id);
-        waiter?.resolve({ digest: Buffer.from(m.digest), blob: Buffer.from(m.blob.buffer, m.blob.byteOffset, m.blob.byteLength) });
-      });
-      w.on('error', (err) => this.#fail(err));
-      w.unref();
-      this.#workers.push(w);
+      this.#workers.push(startPoolWorker<{ id: number; digest: Uint8Array; blob: Uint8Array }>(WORKER, 'the chunk encoder', {
+        workerData: key ? { key: key.key } : {},
+        onMessage: (m) => {
+          const waiter = this.#waiting.get(m.id);
+          this.#waiting.delete(m.id);
+          waiter?.resolve({ digest: Buffer.from(m.digest), blob: Buffer.from(m.blob.buffer, m.blob.byteOffset, m.blob.byteLength) });
+        },
+        onFailure: (err) => this.#fail(err),
+        closing: () => this.#closing,
+      }));
     }
   }
 
   #fail(err: Error): void {
-    this.#failed = err;
+    this.#failed ??= err;
     for (const w of this.#waiting.values()) w.reject(err);
     this.#waiting.clear();
   }
@@ -67,6 +69,7 @@ export class EncodePool {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     await Promise.all(this.#workers.map((w) => w.terminate()));
   }
 }

@@ -5,6 +5,14 @@
  * the server's chunk read buffers (read-buffer-pool.ts) and the client's
  * restore arena (client/chunk-arena.ts).
  */
+/**
+ * The size to allocate for `size` bytes: whole steps of `grain` (at least
+ * one), so a freed buffer fits the requests of similar size that follow.
+ */
+export function grainSize(size: number, grain: number): number {
+  return Math.max(grain, Math.ceil(size / grain) * grain);
+}
+
 export class BufferFreeList<B extends { readonly byteLength: number }> {
   readonly #free: B[] = [];
   #bytes = 0;

@@ -55,4 +55,5 @@ export { dedupFactor, gcStatusToApi, gcSummaryLines, type GcPhase, type GcProgre
 export * from './prune.ts';
 export * from './prune-apply.ts';
 export * from './verify.ts';
+export * from './verify-job.ts';
 export { VerifyPool, type ChunkCheck, type ChunkVerifier, type VerifyPoolOptions } from './verify-pool.ts';

@@ -17,7 +17,7 @@
  * give(), once, and a reply that is never sent (its session ended first)
  * just leaves its buffer to the garbage collector.
  */
-import { BufferFreeList } from './buffer-free-list.ts';
+import { BufferFreeList, grainSize } from './buffer-free-list.ts';
 
 const GRAIN = 256 * 1024;
 /** Bytes kept free in front of a chunk for the frame header (a chunk reply's is about 20). */
@@ -36,7 +36,7 @@ export class ReadBufferPool {
   /** A buffer of exactly `size` bytes (a view of a pooled one, HEADROOM bytes into it). */
   take(size: number): Buffer {
     const need = size + HEADROOM;
-    const ab = this.#free.take(need) ?? new ArrayBuffer(Math.max(GRAIN, Math.ceil(need / GRAIN) * GRAIN));
+    const ab = this.#free.take(need) ?? new ArrayBuffer(grainSize(need, GRAIN));
     this.#out.set(ab, true);
     return Buffer.from(ab, HEADROOM, size);
   }

@@ -11,9 +11,8 @@ import { manifestPath } from '../../datastore/layout.ts';
 import { lockSnapshot } from '../../datastore/locks.ts';
 import { createManifest, readManifest, signManifest, updateUnprotected, verifyManifestSignature, writeManifest } from '../../datastore/manifest.ts';
 import { createNamespace, createSnapshotDir } from '../../datastore/snapshots.ts';
-import {
-  shouldVerify, verifiedAt, verifyGroup, verifyNamespace, verifySnapshot, type SnapshotVerifyResult, type VerifySnapshotOptions,
-} from '../../datastore/verify.ts';
+import { verifySnapshot, type SnapshotVerifyResult, type VerifySnapshotOptions } from '../../datastore/verify.ts';
+import { shouldVerify, verifiedAt, verifyGroup, verifyNamespace } from '../../datastore/verify-job.ts';
 import { VerifyPool, type ChunkVerifier } from '../../datastore/verify-pool.ts';
 import { NOW_S, backupStore, dynamicPlan, fixedPlan, writeArchive, type ArchivePlan } from '../helpers/backup-fixtures.ts';
 import { makeChunk, removeDir, tempDir } from '../helpers/chunk-fixtures.ts';
