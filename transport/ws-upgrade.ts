@@ -72,7 +72,14 @@ interface AnySnapshotLike {
 interface UserData {
   readonly ref: AnyActorRef;
   readonly port: WsPort;
+  /** Frames that came before the session was ready, in order; undefined once it is. */
+  early: SessionFrameEvent[] | undefined;
 }
+
+type SessionFrameEvent = { type: 'REQUEST'; request: unknown } | { type: 'FRAME_ERROR'; error: unknown };
+
+/** Frames a client may send before `hello` (it has no upload credit yet): a few small requests. */
+const MAX_EARLY_FRAMES = 64;
 
 /** Largest frame uWS accepts: a 16 MiB chunk plus its blob header and the msgpack fields, with room to spare. */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024 + 64 * 1024;
@@ -120,6 +127,18 @@ function capture(res: HttpResponse, req: HttpRequest): CapturedUpgrade {
   };
 }
 
+/** A frame as the session's event: a parsed request, or why it is not one. */
+function frameEvent<R>(behaviour: SessionBehaviour<R>, message: ArrayBuffer, isBinary: boolean): SessionFrameEvent {
+  if (!isBinary) return { type: 'FRAME_ERROR', error: bulwarkError('BULWARK_PROTOCOL', 'text frames are not part of the protocol') };
+  // Our own copy: uWS reuses `message` once this handler returns, and chunk data outlives it.
+  const bytes = Buffer.from(message.slice(0));
+  try {
+    return { type: 'REQUEST', request: behaviour.parse(decodeFrame(bytes)) };
+  } catch (err) {
+    return { type: 'FRAME_ERROR', error: err };
+  }
+}
+
 /** Registers the WebSocket route `pattern` for one kind of session. */
 export function sessionRoute<R>(app: TemplatedApp, pattern: string, log: Logger, behaviour: SessionBehaviour<R>): void {
   app.ws<UserData>(pattern, {
@@ -133,7 +152,7 @@ export function sessionRoute<R>(app: TemplatedApp, pattern: string, log: Logger,
       let session: UserData;
       try {
         const port = new WsPort(log);
-        session = { ref: behaviour.open(up, port), port };
+        session = { ref: behaviour.open(up, port), port, early: [] };
       } catch (err) {
         const wire = toWireError(err);
         if (wire.status >= 500) log.error({ err, path: up.url }, 'WebSocket upgrade failed');
@@ -158,7 +177,8 @@ export function sessionRoute<R>(app: TemplatedApp, pattern: string, log: Logger,
       res.upgrade<UserData>(session, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws: WebSocket<UserData>) => {
-      const { ref, port } = ws.getUserData();
+      const data = ws.getUserData();
+      const { ref, port } = data;
       port.attach(ws);
       // The session's own start (group lock, writer, reader) ends in `ready`
       // (then it says hello) or `failed` (refused with the status the HTTP
@@ -167,6 +187,9 @@ export function sessionRoute<R>(app: TemplatedApp, pattern: string, log: Logger,
         if (snap.status !== 'active' && snap.value !== 'failed') return true; // it stopped (the client left)
         if (snap.value === 'ready') {
           ref.send({ type: 'CONNECTED' });
+          const early = data.early ?? [];
+          data.early = undefined;
+          for (const ev of early) ref.send(ev);
           return true;
         }
         if (snap.value === 'failed') {
@@ -183,21 +206,15 @@ export function sessionRoute<R>(app: TemplatedApp, pattern: string, log: Logger,
       });
     },
     message: (ws: WebSocket<UserData>, message: ArrayBuffer, isBinary: boolean) => {
-      const { ref } = ws.getUserData();
-      if (!isBinary) {
-        ref.send({ type: 'FRAME_ERROR', error: bulwarkError('BULWARK_PROTOCOL', 'text frames are not part of the protocol') });
-        return;
+      const data = ws.getUserData();
+      const ev = frameEvent(behaviour, message, isBinary);
+      if (data.early === undefined) {
+        data.ref.send(ev);
+      } else if (data.early.length < MAX_EARLY_FRAMES) {
+        data.early.push(ev); // handed over once the session is ready
+      } else {
+        data.early = [{ type: 'FRAME_ERROR', error: bulwarkError('BULWARK_PROTOCOL', `more than ${MAX_EARLY_FRAMES} frames before hello`) }];
       }
-      // Our own copy: uWS reuses `message` once this handler returns, and chunk data outlives it.
-      const bytes = Buffer.from(message.slice(0));
-      let request: R;
-      try {
-        request = behaviour.parse(decodeFrame(bytes));
-      } catch (err) {
-        ref.send({ type: 'FRAME_ERROR', error: err });
-        return;
-      }
-      ref.send({ type: 'REQUEST', request });
     },
     drain: (ws: WebSocket<UserData>) => ws.getUserData().port.drain(),
     close: (ws: WebSocket<UserData>, code: number, message: ArrayBuffer) => {

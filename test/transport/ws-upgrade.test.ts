@@ -29,6 +29,7 @@ function echoSession(port: WsPort): AnyActorRef {
       failed: { type: 'final' },
       ready: {
         on: {
+          FRAME_ERROR: { actions: ({ event }) => port.send({ op: 'abort', error: { code: 'BULWARK_PROTOCOL', args: [(event as unknown as { error: Error }).error.message] } }) },
           REQUEST: {
             actions: ({ event }) => port.send({ id: 1, ok: { echo: (event as unknown as { request: unknown }).request } }),
           },
@@ -55,6 +56,8 @@ interface EchoServer {
   readonly port: number;
   /** Resolves with the session once the upgrade request has opened it. */
   readonly session: Promise<AnyActorRef>;
+  /** Resolves once the server has received `n` frames. */
+  received(n: number): Promise<void>;
 }
 
 /** A uWS app with the session route on /ws and GET /go, /fail that move the session on from another socket. */
@@ -73,8 +76,14 @@ async function startEchoServer(t: { after(fn: () => void): void }): Promise<Echo
       opened(ref);
       return ref;
     },
-    parse: (value) => value,
+    parse: (value) => {
+      parsed++;
+      for (const w of waiters.filter((x) => x.n <= parsed)) w.resolve();
+      return value;
+    },
   });
+  let parsed = 0;
+  const waiters: { n: number; resolve: () => void }[] = [];
   for (const [path, type] of [['/go', 'GO'], ['/fail', 'FAIL']] as const) {
     app.get(path, (res) => {
       void session.then((ref) => ref.send({ type }));
@@ -84,7 +93,8 @@ async function startEchoServer(t: { after(fn: () => void): void }): Promise<Echo
   const listen = await new Promise<us_listen_socket | false>((resolve) => app.listen('127.0.0.1', 0, resolve));
   assert.ok(listen);
   t.after(() => uws.us_listen_socket_close(listen));
-  return { port: uws.us_socket_local_port(listen as never), session };
+  const received = (n: number) => (parsed >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })));
+  return { port: uws.us_socket_local_port(listen as never), session, received };
 }
 
 // The socket is upgraded at once and the session starts behind it. Here it
@@ -121,4 +131,33 @@ test('a session that fails to start is refused with an abort frame carrying the 
   assert.deepEqual(frames, [{
     op: 'abort', status: 409, error: { code: 'BULWARK_LOCKED', message: (await server.session).getSnapshot().context.fault.thrown.message },
   }]);
+});
+
+test('requests sent before hello are answered once the session has started, in order; too many are a protocol error', async (t) => {
+  const server = await startEchoServer(t);
+  const ws = new WebSocket(`wss://127.0.0.1:${server.port}/ws`, { rejectUnauthorized: false });
+  const frames: unknown[] = [];
+  ws.on('message', (data: Buffer) => frames.push(decodeFrame(data)));
+  await new Promise<void>((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  await server.session;
+  for (let i = 0; i < 4; i++) ws.send(encodeFrame({ n: i }), { binary: true });
+  await server.received(4); // before the session is told to start
+  assert.equal(await get(server.port, '/go'), 'GO');
+  while (frames.length < 4) await new Promise((resolve) => ws.once('message', resolve));
+  assert.deepEqual(frames, [0, 1, 2, 3].map((n) => ({ id: 1, ok: { echo: { n } } })));
+  ws.close();
+
+  const flood = await startEchoServer(t);
+  const ws2 = new WebSocket(`wss://127.0.0.1:${flood.port}/ws`, { rejectUnauthorized: false });
+  const frames2: unknown[] = [];
+  ws2.on('message', (data: Buffer) => frames2.push(decodeFrame(data)));
+  await new Promise<void>((resolve, reject) => { ws2.once('open', resolve); ws2.once('error', reject); });
+  await flood.session;
+  for (let i = 0; i < 65; i++) ws2.send(encodeFrame({ n: i }), { binary: true });
+  await flood.received(65);
+  assert.equal(await get(flood.port, '/go'), 'GO');
+  while (frames2.length < 1) await new Promise((resolve) => ws2.once('message', resolve));
+  assert.equal(frames2.length, 1);
+  assert.match(JSON.stringify(frames2[0]), /"op":"abort".*BULWARK_PROTOCOL.*more than 64 frames before hello/);
+  ws2.close();
 });
