@@ -8,10 +8,14 @@
  * in with the password once and repeats the call.
  */
 import { request } from 'node:https';
+import { isIP } from 'node:net';
 import WebSocket from 'ws';
 import { BulwarkError, bulwarkError } from '../errors.ts';
 import { remoteError } from './remote-error.ts';
 import type { Repository } from './repository.ts';
+import type { ChunkArena } from './chunk-arena.ts';
+import { DirectWebSocket } from './direct-websocket.ts';
+import { wsFrameSocket } from './frame-socket.ts';
 import { RpcSession } from './rpc.ts';
 import type { TicketCache } from './ticket-cache.ts';
 import { isCertificateError, normaliseFingerprint, pinnedTrust, trustFor, type TrustOptions } from './tls-pin.ts';
@@ -33,6 +37,9 @@ export interface ConnectOptions {
   /** Tickets and pinned certificates kept between runs. */
   readonly cache?: TicketCache;
 }
+
+/** Largest message a session accepts: a 16 MiB chunk, its blob header and the frame's fields, with room. */
+const MAX_MESSAGE = 64 * 1024 * 1024;
 
 interface Credentials {
   readonly headers: Readonly<Record<string, string>>;
@@ -153,38 +160,46 @@ export class ServerConnection {
     });
   }
 
-  /** Opens a backup or reader session (`path`) on a snapshot of this repository's store. */
-  openSession(path: '/api2/ws/backup' | '/api2/ws/reader', snap: SnapshotTarget): Promise<RpcSession> {
-    return this.openWebSocket(path, {
+  /**
+   * Opens a backup or reader session (`path`) on a snapshot of this
+   * repository's store. A reader session's large replies are read into
+   * `arena` slots when one is given (direct-websocket.ts).
+   */
+  openSession(path: '/api2/ws/backup' | '/api2/ws/reader', snap: SnapshotTarget, opts: { arena?: ChunkArena } = {}): Promise<RpcSession> {
+    const query = new URLSearchParams({
       store: this.repo.store,
       ...(snap.ns && { ns: snap.ns }),
       'backup-type': snap.type,
       'backup-id': snap.id,
       'backup-time': String(snap.time),
-    }, (ws) => new RpcSession(ws));
+    }).toString();
+    return this.#confirming(() => (path === '/api2/ws/reader' ? this.#openDirect(`${path}?${query}`, opts.arena) : this.#openWs(`${path}?${query}`)));
   }
 
-  /**
-   * Opens a WebSocket on `path` with the credentials; rejects with the
-   * server's error on a refused upgrade. `attach` runs before the socket
-   * opens, so no frame the server sends right after the upgrade is missed.
-   */
-  openWebSocket<T>(path: string, query: Readonly<Record<string, string>>, attach: (ws: WebSocket) => T): Promise<T> {
-    return this.#confirming(() => this.#openWebSocket(path, query, attach));
+  async #openDirect(path: string, arena: ChunkArena | undefined): Promise<RpcSession> {
+    const { host, port } = this.repo;
+    const socket = await DirectWebSocket.open({
+      host, port, path, headers: this.#creds.headers, maxMessage: MAX_MESSAGE,
+      tls: { ...this.#trust, ...(!isIP(host) && { servername: host }) },
+      ...(arena && { arena }),
+    });
+    // The session reads frames from here on; none can have been handled before it listens.
+    return new RpcSession(socket);
   }
 
-  #openWebSocket<T>(path: string, query: Readonly<Record<string, string>>, attach: (ws: WebSocket) => T): Promise<T> {
+  #openWs(path: string): Promise<RpcSession> {
     const host = this.repo.host.includes(':') ? `[${this.repo.host}]` : this.repo.host;
-    const url = `wss://${host}:${this.repo.port}${path}?${new URLSearchParams(query).toString()}`;
+    const url = `wss://${host}:${this.repo.port}${path}`;
     return new Promise((resolve, reject) => {
       // A zero masking key: masking (RFC 6455 10.3) keeps a browser's frames
       // from being read as requests by proxies in the clear; inside TLS it
       // protects nothing, and XOR-copying every uploaded byte costs a pass
       // over the data. The key is still sent, so the server unmasks as usual.
-      const ws = new WebSocket(url, { headers: this.#creds.headers, ...this.#trust, maxPayload: 64 * 1024 * 1024, perMessageDeflate: false, generateMask: zeroMask });
+      const ws = new WebSocket(url, { headers: this.#creds.headers, ...this.#trust, maxPayload: MAX_MESSAGE, perMessageDeflate: false, generateMask: zeroMask });
       ws.binaryType = 'nodebuffer';
-      const attached = attach(ws);
-      ws.once('open', () => resolve(attached));
+      // Attached before the socket opens, so no frame the server sends right after the upgrade is missed.
+      const session = new RpcSession(wsFrameSocket(ws));
+      ws.once('open', () => resolve(session));
       ws.once('unexpected-response', (_req, res) => {
         const parts: Buffer[] = [];
         res.on('data', (d: Buffer) => parts.push(d));

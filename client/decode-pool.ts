@@ -43,14 +43,17 @@ const MOVE_MIN = 1024 * 1024;
 const MOVE_MAX_HEAD = 256;
 
 /**
- * The blob and what to transfer with it. A big blob that ends its buffer,
+ * The blob and what to transfer with it. A blob in shared memory (a
+ * message read into an arena slot, direct-websocket.ts) is read by the
+ * worker where it is. A big blob that ends its buffer,
  * after no more than a message header, is the whole of a message the
  * WebSocket reassembled into a buffer of its own (socket reads are far
  * smaller than MOVE_MIN), so nothing else can still be looking at that
  * buffer: it is moved. Anything else is copied into a buffer of its own.
  */
-function movable(blob: Uint8Array): { view: Uint8Array; transfer: ArrayBuffer } {
+function movable(blob: Uint8Array): { view: Uint8Array; transfer?: ArrayBuffer } {
   const buf = blob.buffer;
+  if (buf instanceof SharedArrayBuffer) return { view: blob };
   if (buf instanceof ArrayBuffer && blob.byteLength >= MOVE_MIN && blob.byteOffset <= MOVE_MAX_HEAD && blob.byteOffset + blob.byteLength === buf.byteLength) {
     return { view: blob, transfer: buf };
   }
@@ -115,7 +118,7 @@ export class DecodePool implements ChunkDecoder {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { slot, ...(out && { out }), resolve, reject });
       if (slot.inFlight++ === 0) slot.worker.ref();
-      slot.worker.postMessage({ id, blob: view, digest: new Uint8Array(digest), ...(out && { out, size }) }, [transfer]);
+      slot.worker.postMessage({ id, blob: view, digest: new Uint8Array(digest), ...(out && { out, size }) }, transfer ? [transfer] : []);
     });
   }
 

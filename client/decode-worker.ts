@@ -22,7 +22,8 @@ parentPort!.on('message', (m: { id: number; blob: Uint8Array; digest: Uint8Array
       return;
     }
     const data = decodeChunk(m.blob, m.digest, opts);
-    const out = data.length >= 64 * 1024 ? data : new Uint8Array(data);
+    // A view of shared memory (an unencoded blob read into an arena slot) cannot be moved: copied too.
+    const out = data.length >= 64 * 1024 && data.buffer instanceof ArrayBuffer ? data : new Uint8Array(data);
     parentPort!.postMessage({ id: m.id, data: out }, [out.buffer as ArrayBuffer]);
   } catch (err) {
     parentPort!.postMessage({ id: m.id, error: serializeError(err) });

@@ -10,7 +10,9 @@
  * With a ChunkArena, chunks are decoded into its shared slots, the cache
  * holding one reference to each: a consumer may keep a chunk's bytes past
  * the chunk's eviction only by retaining its slot (write batches do), and
- * must not keep views from read() (that mode is for the restore loop).
+ * must not keep views from read() (that mode is for the restore loop). A
+ * chunk reply that arrived in a slot of the same arena (the reader socket
+ * reads large messages there) is released once its chunk is decoded.
  */
 import type { CryptKey } from '../datastore/crypt-key.ts';
 import type { IndexReader } from '../datastore/index-file.ts';
@@ -61,7 +63,17 @@ export class RemotePayloadSource implements ChunkedPayload {
         const { start, end } = this.#index.chunkRange(i);
         const slot = this.#arena.acquire(end - start);
         this.#slots.set(i, slot);
-        p = reply.then((ok) => this.#decoder.decodeInto(ok.data as Buffer, digest, slot.sab, end - start));
+        p = reply.then((ok) => {
+          const blob = ok.data as Buffer;
+          const decoded = this.#decoder.decodeInto(blob, digest, slot.sab, end - start);
+          // A reply read into a slot of the arena (direct-websocket.ts) is ours alone: free once decoded.
+          const received = this.#arena!.slotOf(blob);
+          if (received) {
+            const free = () => this.#arena!.release(received);
+            decoded.then(free, free);
+          }
+          return decoded;
+        });
       } else {
         p = reply.then((ok) => this.#decoder.decode(ok.data as Buffer, digest));
       }

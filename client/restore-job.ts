@@ -24,8 +24,9 @@ import type { ServerConnection, SnapshotTarget } from './connection.ts';
 import { RemotePayloadSource } from './payload-source.ts';
 import type { RpcSession } from './rpc.ts';
 
-export async function openReader(conn: ServerConnection, snap: SnapshotTarget, key?: CryptKey): Promise<{ rpc: RpcSession; manifest: Manifest }> {
-  const rpc = await conn.openSession('/api2/ws/reader', snap);
+/** Opens a reader session and reads the manifest; large replies go into `arena` slots when given (RestorePools.arena). */
+export async function openReader(conn: ServerConnection, snap: SnapshotTarget, key?: CryptKey, arena?: ChunkArena): Promise<{ rpc: RpcSession; manifest: Manifest }> {
+  const rpc = await conn.openSession('/api2/ws/reader', snap, arena ? { arena } : {});
   try {
     const manifest = decodeManifestBlob((await rpc.request('manifest')).data as Buffer, 'manifest');
     const encrypted = manifest.files.some((f) => f['crypt-mode'] === 'encrypt');
@@ -71,6 +72,8 @@ export interface TreeRestoreOptions {
 export class RestorePools {
   readonly writers: WritePool | undefined;
   readonly decoder: DecodePool | undefined;
+  /** Shared memory for received chunks and decoded ones (see openReader, payload-source.ts). */
+  readonly arena = new ChunkArena();
 
   constructor(opts: { writers?: number; decoders?: number; key?: CryptKey } = {}) {
     const writers = opts.writers ?? defaultWriters();
@@ -87,10 +90,9 @@ export class RestorePools {
 export async function restoreTree(rpc: RpcSession, manifest: Manifest, name: string, target: string, opts: TreeRestoreOptions = {}): Promise<ExtractStats> {
   // Started first: the workers boot while the indexes are fetched.
   const own = opts.pools ? undefined : new RestorePools(opts);
-  const { writers: pool, decoder } = opts.pools ?? own!;
+  const { writers: pool, decoder, arena } = opts.pools ?? own!;
   try {
-    // Chunk content goes from the decoder through shared memory to the writers without a copy.
-    const arena = new ChunkArena();
+    // Chunk content goes from the socket through the decoder to the writers in shared memory, without a copy.
     const { meta, payload } = await openTree(rpc, manifest, name, opts.key, decoder, arena);
     return await extractArchive(readIndexData(rpc, meta, { ...(opts.key && { key: opts.key }), ...(decoder && { decoder }) }), target, {
       payload,

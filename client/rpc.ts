@@ -5,10 +5,9 @@
  * with a `data` payload waits until the server has granted enough bytes, so
  * the client never overruns and the server's memory stays bounded.
  */
-import type { IncomingMessage } from 'node:http';
 import { Packr } from 'msgpackr';
-import type WebSocket from 'ws';
 import { bulwarkError } from '../errors.ts';
+import type { FrameSocket } from './frame-socket.ts';
 import { remoteError } from './remote-error.ts';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
@@ -19,7 +18,7 @@ interface Pending {
 }
 
 export class RpcSession {
-  readonly #ws: WebSocket;
+  readonly #ws: FrameSocket;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #credit = 0;
@@ -27,13 +26,15 @@ export class RpcSession {
   #closedError: Error | undefined;
   readonly hello: Promise<Record<string, unknown>>;
 
-  constructor(ws: WebSocket) {
+  readonly #closed: Promise<void>;
+
+  constructor(ws: FrameSocket) {
     this.#ws = ws;
     let gotHello!: (h: Record<string, unknown>) => void;
     let noHello!: (e: Error) => void;
     this.hello = new Promise((resolve, reject) => { gotHello = resolve; noHello = reject; });
     this.hello.catch(() => undefined);
-    ws.on('message', (raw: Buffer) => {
+    ws.onMessage((raw: Buffer) => {
       let frame: Record<string, unknown>;
       try {
         frame = packr.unpack(raw) as Record<string, unknown>;
@@ -67,16 +68,14 @@ export class RpcSession {
           break;
       }
     });
-    // ws reports a socket error only as close code 1006: keep it, to say why the connection dropped.
-    let socketError: Error | undefined;
-    ws.once('upgrade', (res: IncomingMessage) => res.socket.once('error', (err) => { socketError = err; }));
-    ws.on('close', (code: number, reason: Buffer) => {
-      // The close code tells a server close (1000/1001) from a dropped connection (1006) or an oversized frame (1009).
-      const why = reason.length > 0 ? `, ${reason.toString('utf8')}` : socketError ? `, ${socketError.message}` : '';
-      this.#fail(bulwarkError('BULWARK_SESSION_ABORTED', `connection closed (code ${code}${why})`));
-      noHello(this.#closedError!);
+    this.#closed = new Promise((resolve) => {
+      ws.onClose((code, reason) => {
+        // The close code tells a server close (1000/1001) from a dropped connection (1006) or an oversized frame (1009).
+        this.#fail(bulwarkError('BULWARK_SESSION_ABORTED', `connection closed (code ${code}${reason ? `, ${reason}` : ''})`));
+        noHello(this.#closedError!);
+        resolve();
+      });
     });
-    ws.on('error', (err) => this.#fail(bulwarkError('BULWARK_IO', 'websocket', err.message, { cause: err })));
   }
 
   #grant(bytes: number): void {
@@ -135,12 +134,11 @@ export class RpcSession {
    * still locked by this one.
    */
   async closeAndWait(timeoutMs = 10_000): Promise<void> {
-    if (this.#ws.readyState === this.#ws.CLOSED) return;
-    const closed = new Promise<void>((resolve) => this.#ws.once('close', () => resolve()));
+    if (this.#ws.isClosed) return;
     this.#ws.close();
     const timer = setTimeout(() => this.#ws.terminate(), timeoutMs);
     try {
-      await closed;
+      await this.#closed;
     } finally {
       clearTimeout(timer);
     }

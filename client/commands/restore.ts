@@ -49,7 +49,7 @@ async function restoreWith(
 ): Promise<string> {
   const conn = await connectFromEnv(opts, env);
   const started = Date.now();
-  const { rpc, manifest } = await openReader(conn, { ...(opts.ns && { ns: opts.ns }), type: snap.type, id: snap.id, time: snap.time }, key);
+  const { rpc, manifest } = await openReader(conn, { ...(opts.ns && { ns: opts.ns }), type: snap.type, id: snap.id, time: snap.time }, key, pools?.arena);
   try {
     if (ref.kind === 'file') {
       if (target !== '-') throw bulwarkError('BULWARK_USAGE', 'a single file (NAME.bxar/PATH) is restored to stdout: use - as TARGET');
