@@ -20,6 +20,8 @@
  * Everything is read from the page cache (the backup just wrote it). Runs
  * alternate raw read and restore, three rounds, and report medians: the
  * machine is shared, and alternating spreads the noise over both sides.
+ * Before each timed write (restore, `cp -a`) the data written so far is
+ * flushed, untimed, so no run pays for the previous one's writeback.
  *
  * `npx tsx bench/restore-read.bench.ts`; bench/run.ts calls run().
  */
@@ -71,6 +73,9 @@ async function timedAsync(fn: () => Promise<unknown>): Promise<number> {
 
 type Cli = (args: string[], env: NodeJS.ProcessEnv) => Promise<string>;
 
+/** Flushes dirty pages (and the deletes before) so the next timed run starts with a clean page cache. */
+const settle = () => execFileSync('sync');
+
 /** Backs up `tree` once, then alternates raw store reads and restores; returns the rows for it. */
 async function measure(tree: string, label: string, work: string, cli: Cli, which: string, withCopy: boolean): Promise<BenchResult[]> {
   const server = await startServer({ dataDir: join(work, 'data'), env: { BULWARK_ADMIN_PASSWORD: 'bench' } });
@@ -93,11 +98,14 @@ async function measure(tree: string, label: string, work: string, cli: Cli, whic
     const copy: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       rmSync(out, { recursive: true, force: true });
+      settle();
       raw.push(timed(() => rawStoreRead(store, indexes)).ms);
       fresh.push(await timedAsync(restore));
+      settle();
       again.push(await timedAsync(restore));
       if (withCopy) {
         rmSync(copyOut, { recursive: true, force: true });
+        settle();
         copy.push(timed(() => execFileSync('cp', ['-a', tree, copyOut])).ms);
       }
     }
