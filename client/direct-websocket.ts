@@ -299,7 +299,7 @@ export class DirectWebSocket implements FrameSocket {
       this.#target = { buf: Buffer.allocUnsafe(len), filled: 0, end: len, direct: false };
     } else {
       if (op === OP_CONTINUATION ? this.#messageOp < 0 : this.#messageOp >= 0) throw bulwarkError('BULWARK_PROTOCOL', 'the server interleaved or misnumbered message fragments');
-      if (op !== OP_CONTINUATION && op !== OP_BINARY) throw bulwarkError('BULWARK_PROTOCOL', 'the server sent a text frame');
+      if (op !== OP_CONTINUATION && op !== OP_BINARY) throw bulwarkError('BULWARK_PROTOCOL', op === 1 ? 'the server sent a text frame' : `the server sent a frame with the reserved opcode ${op}`);
       if (op === OP_BINARY) this.#messageOp = op;
       const total = this.#fragmentBytes + len;
       if (total > this.#opts.maxMessage) throw bulwarkError('BULWARK_PROTOCOL', `the server sent a message of more than ${this.#opts.maxMessage} bytes`);
