@@ -11,7 +11,7 @@ import { request } from 'node:https';
 import { isIP } from 'node:net';
 import WebSocket from 'ws';
 import { BulwarkError, bulwarkError } from '../errors.ts';
-import { remoteError } from './remote-error.ts';
+import { refusedUpgrade, remoteError } from './remote-error.ts';
 import type { Repository } from './repository.ts';
 import type { ChunkArena } from './chunk-arena.ts';
 import { DirectWebSocket } from './direct-websocket.ts';
@@ -203,13 +203,7 @@ export class ServerConnection {
       ws.once('unexpected-response', (_req, res) => {
         const parts: Buffer[] = [];
         res.on('data', (d: Buffer) => parts.push(d));
-        res.on('end', () => {
-          let parsed: { code?: string; message?: string } = {};
-          try {
-            parsed = JSON.parse(Buffer.concat(parts).toString('utf8')) as typeof parsed;
-          } catch { /* not JSON */ }
-          reject(remoteError(parsed.code, parsed.message ?? `upgrade refused with HTTP ${res.statusCode}`));
-        });
+        res.on('end', () => reject(refusedUpgrade(res.statusCode, Buffer.concat(parts))));
       });
       ws.once('error', (err) => reject(bulwarkError('BULWARK_IO', url, err.message, { cause: err })));
     });

@@ -19,7 +19,7 @@ import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { bulwarkError } from '../errors.ts';
 import type { ChunkArena } from './chunk-arena.ts';
 import type { FrameSocket } from './frame-socket.ts';
-import { remoteError } from './remote-error.ts';
+import { refusedUpgrade } from './remote-error.ts';
 
 /** Messages at least this big are read into an arena slot. */
 export const DIRECT_MIN = 256 * 1024;
@@ -256,11 +256,7 @@ export class DirectWebSocket implements FrameSocket {
     const r = this.#refusal!;
     const body = Buffer.concat(r.body);
     if (!final && (r.length < 0 || body.length < r.length)) return;
-    let parsed: { code?: string; message?: string } = {};
-    try {
-      parsed = JSON.parse(body.toString('utf8')) as typeof parsed;
-    } catch { /* not JSON */ }
-    this.#fail(remoteError(parsed.code, parsed.message ?? `upgrade refused with HTTP ${r.status}`));
+    this.#fail(refusedUpgrade(r.status, body));
   }
 
   /** Parses a frame header from `data` (it may come in pieces); returns the bytes after it. */

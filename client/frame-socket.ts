@@ -22,7 +22,7 @@ export interface FrameSocket {
   terminate(): void;
 }
 
-/** A `ws` WebSocket (open, or opening with `attach` semantics) as a FrameSocket. */
+/** A `ws` WebSocket as a FrameSocket; wrap it before it opens, so no early frame is missed. */
 export function wsFrameSocket(ws: WebSocket): FrameSocket {
   // ws reports a socket error only as close code 1006: keep it, to say why the connection dropped.
   let socketError: Error | undefined;
