@@ -17,6 +17,11 @@
  * two 256 MiB files, where creating files costs nothing and the data path
  * (fetch, decode, write) is all there is.
  *
+ * The fresh restore's note also gives the CPU seconds the client and the
+ * server spent on it (bench/cpu-time.ts): with both on this machine, that
+ * sum over the core count is the shortest wall time the work allows, so
+ * the note says which ratio the machine could show at best.
+ *
  * Everything is read from the page cache (the backup just wrote it). Runs
  * alternate raw read and restore, three rounds, and report medians: the
  * machine is shared, and alternating spreads the noise over both sides.
@@ -37,6 +42,7 @@ import { CHUNK_DIR_NAME } from '../datastore/fs-chunk-backend.ts';
 import { buildClient, runBuiltClient } from '../scripts/build-client.ts';
 import { client, clientEnv } from '../test/helpers/client-process.ts';
 import { startServer } from '../test/helpers/server-process.ts';
+import { childrenCpuSeconds, cores, processCpuSeconds } from './cpu-time.ts';
 import { benchResult, printResults, type BenchResult } from './result.ts';
 
 const TREE = process.env.BENCH_TREE ?? '/usr/share';
@@ -95,12 +101,19 @@ async function measure(tree: string, label: string, work: string, cli: Cli, whic
     const raw: number[] = [];
     const fresh: number[] = [];
     const again: number[] = [];
+    const cpu: { client: number; server: number }[] = [];
     const copy: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       rmSync(out, { recursive: true, force: true });
       settle();
       raw.push(timed(() => rawStoreRead(store, indexes)).ms);
+      const before = { client: childrenCpuSeconds(), server: processCpuSeconds(server.child.pid!) };
       fresh.push(await timedAsync(restore));
+      const client = childrenCpuSeconds();
+      const serverCpu = processCpuSeconds(server.child.pid!);
+      if (before.client !== undefined && client !== undefined && before.server !== undefined && serverCpu !== undefined) {
+        cpu.push({ client: client - before.client, server: serverCpu - before.server });
+      }
       settle();
       again.push(await timedAsync(restore));
       if (withCopy) {
@@ -114,7 +127,7 @@ async function measure(tree: string, label: string, work: string, cli: Cli, whic
     const s = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join('/');
     const note = `${label}: ${(bytes / 1e6).toFixed(0)} MB decoded, ${files} files; ${which}; s per round, raw ${s(raw)}`;
     const rows = [
-      benchResult(`full restore, fresh target (${label})`, bytes, median(fresh), 'raw store read + decode', bytes, rawMs, `${note}, restore ${s(fresh)}`),
+      benchResult(`full restore, fresh target (${label})`, bytes, median(fresh), 'raw store read + decode', bytes, rawMs, `${note}, restore ${s(fresh)}${cpuNote(cpu, rawMs)}`),
       benchResult(`restore into identical tree (${label})`, bytes, median(again), 'raw store read + decode', bytes, rawMs, `${note}, restore ${s(again)}`),
     ];
     if (withCopy) rows.push(benchResult(`full restore, fresh target (${label})`, bytes, median(fresh), 'cp -a of the tree', bytes, median(copy), `same target file system; cp ${s(copy)}`));
@@ -125,6 +138,19 @@ async function measure(tree: string, label: string, work: string, cli: Cli, whic
     rmSync(join(work, 'out'), { recursive: true, force: true });
     rmSync(join(work, 'copy'), { recursive: true, force: true });
   }
+}
+
+/**
+ * Client and server share this machine's cores: their CPU seconds per
+ * restore over the core count is the shortest wall time the work allows,
+ * and raw read time over that the best ratio this machine can show.
+ */
+function cpuNote(cpu: readonly { client: number; server: number }[], rawMs: number): string {
+  if (cpu.length === 0) return '';
+  const client = median(cpu.map((c) => c.client));
+  const server = median(cpu.map((c) => c.server));
+  const floor = (client + server) / cores;
+  return `; CPU per restore (medians) client ${client.toFixed(2)} s + server ${server.toFixed(2)} s: at least ${floor.toFixed(2)} s on ${cores} cores, ratio at most ${(rawMs / 1000 / floor).toFixed(2)}`;
 }
 
 /**

@@ -9,7 +9,6 @@
  */
 import { request } from 'node:https';
 import { isIP } from 'node:net';
-import WebSocket from 'ws';
 import { BulwarkError, bulwarkError } from '../errors.ts';
 import { refusedUpgrade, remoteError } from './remote-error.ts';
 import type { Repository } from './repository.ts';
@@ -187,9 +186,11 @@ export class ServerConnection {
     return new RpcSession(socket);
   }
 
-  #openWs(path: string): Promise<RpcSession> {
+  async #openWs(path: string): Promise<RpcSession> {
     const host = this.repo.host.includes(':') ? `[${this.repo.host}]` : this.repo.host;
     const url = `wss://${host}:${this.repo.port}${path}`;
+    // Loaded here: only backup sessions use ws (readers have their own socket), and it is a third of the CLI's code.
+    const { default: WebSocket } = await import('ws');
     return new Promise((resolve, reject) => {
       // A zero masking key: masking (RFC 6455 10.3) keeps a browser's frames
       // from being read as requests by proxies in the clear; inside TLS it

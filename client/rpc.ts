@@ -5,7 +5,10 @@
  * with a `data` payload waits until the server has granted enough bytes, so
  * the client never overruns and the server's memory stays bounded.
  */
-import { Packr } from 'msgpackr';
+// msgpackr's plain entry point: the same Packr, without loading the msgpackr-extract addon, whose
+// native string extraction costs an addon load at start and an N-API call per frame for frames
+// whose only strings are a few short keys.
+import { Packr } from 'msgpackr/pack';
 import { bulwarkError } from '../errors.ts';
 import type { FrameSocket } from './frame-socket.ts';
 import { remoteError } from './remote-error.ts';

@@ -49,7 +49,9 @@ interface Lz4Block {
   /** Returns the decoded size, negative on malformed input. */
   decodeBlock(input: Uint8Array, output: Buffer): number;
 }
-const lz4 = createRequire(import.meta.url)('lz4') as Lz4Block;
+let lz4Block: Lz4Block | undefined;
+/** Loaded on first use: a CLI run that never compresses on this thread does not pay for the addon's load. */
+const lz4 = (): Lz4Block => (lz4Block ??= createRequire(import.meta.url)('lz4') as Lz4Block);
 
 const MAGICS: ReadonlyArray<readonly [BlobKind, Buffer]> = [
   ['plain', MAGIC_BLOB_PLAIN],
@@ -112,7 +114,7 @@ function compress(data: Uint8Array): Buffer | undefined {
   if (data.length <= LEN_PREFIX + 1) return undefined;
   // An output range one byte short of "no gain" makes lz4 give up early (returns 0).
   const out = Buffer.allocUnsafe(data.length - 1);
-  const n = lz4.encodeBlock(data, out, LEN_PREFIX, out.length);
+  const n = lz4().encodeBlock(data, out, LEN_PREFIX, out.length);
   if (n <= 0) return undefined;
   out.writeUInt32LE(data.length, 0);
   return out.subarray(0, LEN_PREFIX + n);
@@ -123,7 +125,7 @@ function decompress(payload: Buffer, what: string, maxSize: number, output?: (si
   const rawLen = payload.readUInt32LE(0);
   if (rawLen > maxSize) throw bulwarkError('BULWARK_CHUNK_TOO_LARGE', rawLen, maxSize);
   const out = output ? output(rawLen) : Buffer.allocUnsafe(rawLen);
-  const n = lz4.decodeBlock(payload.subarray(LEN_PREFIX), out);
+  const n = lz4().decodeBlock(payload.subarray(LEN_PREFIX), out);
   if (n !== rawLen) throw bulwarkError('BULWARK_DECOMPRESS_FAILED', what, n < 0 ? `malformed lz4 block at offset ${-n}` : `${n} bytes, expected ${rawLen}`);
   return out;
 }

@@ -26,7 +26,9 @@ interface NativeXattrs {
   getAttrSync(fd: number, name: string): Buffer | null;
   setAttrSync(fd: number, name: string, value: Buffer): void;
 }
-const fsx = createRequire(import.meta.url)('fs-native-extensions') as NativeXattrs;
+let xattrs: NativeXattrs | undefined;
+/** Loaded on first use (most CLI runs, and a restore's main thread, never touch an xattr). */
+const fsx = (): NativeXattrs => (xattrs ??= createRequire(import.meta.url)('fs-native-extensions') as NativeXattrs);
 
 export function statKind(st: Pick<BigIntStats, 'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isFIFO' | 'isCharacterDevice' | 'isBlockDevice' | 'isSocket'>): Exclude<EntryKind, 'hardlink'> | 'socket' | undefined {
   if (st.isFile()) return 'file';
@@ -47,14 +49,14 @@ export function isRoot(): boolean {
 export function readXattrs(fd: number): Xattr[] {
   let names: string[];
   try {
-    names = fsx.listAttrsSync(fd);
+    names = fsx().listAttrsSync(fd);
   } catch (err) {
     if (isCode(err, 'ENOTSUP') || isCode(err, 'EOPNOTSUPP')) return [];
     throw err;
   }
   const out: Xattr[] = [];
   for (const name of names) {
-    const value = fsx.getAttrSync(fd, name);
+    const value = fsx().getAttrSync(fd, name);
     if (value !== null) out.push({ name: Buffer.from(name, 'utf8'), value });
   }
   return out.sort((a, b) => Buffer.compare(a.name, b.name));
@@ -65,7 +67,7 @@ export function writeXattrs(fd: number, xattrs: readonly Xattr[]): string[] {
   const failed: string[] = [];
   for (const { name, value } of xattrs) {
     try {
-      fsx.setAttrSync(fd, name.toString('utf8'), value);
+      fsx().setAttrSync(fd, name.toString('utf8'), value);
     } catch (err) {
       failed.push(`xattr ${name.toString('utf8')}: ${(err as Error).message}`);
     }

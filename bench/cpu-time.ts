@@ -1,0 +1,42 @@
+/**
+ * CPU seconds spent by other processes, from Linux's /proc: a process by
+ * pid (the server a bench started) and this process's finished children
+ * (a CLI run the bench waited for). With client and server on the same
+ * machine the sum bounds a run's wall time from below: the cores cannot
+ * do more than their count in CPU seconds per second.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+let ticks: number | undefined;
+
+/** Clock ticks per second, the unit of /proc/<pid>/stat's times. */
+function clockTicks(): number {
+  ticks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  return ticks;
+}
+
+/** Fields of /proc/<pid>/stat after the command name (which may contain spaces), from field 3 on. */
+function statFields(pid: number | 'self'): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** User + system CPU seconds of process `pid` so far; undefined where /proc is not there. */
+export function processCpuSeconds(pid: number): number | undefined {
+  const f = statFields(pid);
+  return f && (Number(f[11]) + Number(f[12])) / clockTicks();
+}
+
+/** User + system CPU seconds of this process's children that have exited and been waited for. */
+export function childrenCpuSeconds(): number | undefined {
+  const f = statFields('self');
+  return f && (Number(f[13]) + Number(f[14])) / clockTicks();
+}
+
+export const cores = availableParallelism();
