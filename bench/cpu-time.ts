@@ -1,7 +1,7 @@
 /**
  * CPU seconds spent by other processes, from Linux's /proc: a process by
- * pid (the server a bench started) and this process's finished children
- * (a CLI run the bench waited for). With client and server on the same
+ * pid (the server a bench started), this process's finished children (a
+ * CLI run the bench waited for), and the time the hypervisor took away. With client and server on the same
  * machine the sum bounds a run's wall time from below: the cores cannot
  * do more than their count in CPU seconds per second.
  */
@@ -37,6 +37,20 @@ export function processCpuSeconds(pid: number): number | undefined {
 export function childrenCpuSeconds(): number | undefined {
   const f = statFields('self');
   return f && (Number(f[13]) + Number(f[14])) / clockTicks();
+}
+
+/**
+ * CPU seconds the hypervisor gave to other guests while this machine's
+ * vCPUs wanted to run (/proc/stat `steal`, all CPUs): on a shared host a
+ * run with much steal was slowed by its neighbours, not by itself.
+ */
+export function stealSeconds(): number | undefined {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
+    return Number(cpu[8]) / clockTicks();
+  } catch {
+    return undefined;
+  }
 }
 
 export const cores = availableParallelism();

@@ -42,7 +42,7 @@ import { CHUNK_DIR_NAME } from '../datastore/fs-chunk-backend.ts';
 import { buildClient, runBuiltClient } from '../scripts/build-client.ts';
 import { client, clientEnv } from '../test/helpers/client-process.ts';
 import { startServer } from '../test/helpers/server-process.ts';
-import { childrenCpuSeconds, cores, processCpuSeconds } from './cpu-time.ts';
+import { childrenCpuSeconds, cores, processCpuSeconds, stealSeconds } from './cpu-time.ts';
 import { benchResult, printResults, type BenchResult } from './result.ts';
 
 const TREE = process.env.BENCH_TREE ?? '/usr/share';
@@ -101,18 +101,18 @@ async function measure(tree: string, label: string, work: string, cli: Cli, whic
     const raw: number[] = [];
     const fresh: number[] = [];
     const again: number[] = [];
-    const cpu: { client: number; server: number }[] = [];
+    const cpu: { client: number; server: number; steal: number }[] = [];
     const copy: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       rmSync(out, { recursive: true, force: true });
       settle();
       raw.push(timed(() => rawStoreRead(store, indexes)).ms);
-      const before = { client: childrenCpuSeconds(), server: processCpuSeconds(server.child.pid!) };
+      const before = { client: childrenCpuSeconds(), server: processCpuSeconds(server.child.pid!), steal: stealSeconds() ?? 0 };
       fresh.push(await timedAsync(restore));
       const client = childrenCpuSeconds();
       const serverCpu = processCpuSeconds(server.child.pid!);
       if (before.client !== undefined && client !== undefined && before.server !== undefined && serverCpu !== undefined) {
-        cpu.push({ client: client - before.client, server: serverCpu - before.server });
+        cpu.push({ client: client - before.client, server: serverCpu - before.server, steal: (stealSeconds() ?? 0) - before.steal });
       }
       settle();
       again.push(await timedAsync(restore));
@@ -145,12 +145,13 @@ async function measure(tree: string, label: string, work: string, cli: Cli, whic
  * restore over the core count is the shortest wall time the work allows,
  * and raw read time over that the best ratio this machine can show.
  */
-function cpuNote(cpu: readonly { client: number; server: number }[], rawMs: number): string {
+function cpuNote(cpu: readonly { client: number; server: number; steal: number }[], rawMs: number): string {
   if (cpu.length === 0) return '';
   const client = median(cpu.map((c) => c.client));
   const server = median(cpu.map((c) => c.server));
   const floor = (client + server) / cores;
-  return `; CPU per restore (medians) client ${client.toFixed(2)} s + server ${server.toFixed(2)} s: at least ${floor.toFixed(2)} s on ${cores} cores, ratio at most ${(rawMs / 1000 / floor).toFixed(2)}`;
+  const steal = cpu.map((c) => c.steal.toFixed(2)).join('/');
+  return `; CPU per restore (medians) client ${client.toFixed(2)} s + server ${server.toFixed(2)} s: at least ${floor.toFixed(2)} s on ${cores} cores, ratio at most ${(rawMs / 1000 / floor).toFixed(2)}; hypervisor steal ${steal} s`;
 }
 
 /**
