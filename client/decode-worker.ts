@@ -6,10 +6,13 @@
  * go back as an exact copy.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { decodeChunk } from '../datastore/blob.ts';
+import { decodeChunk, loadBlobAddons } from '../datastore/blob.ts';
 import { keyFromBytes } from '../datastore/crypt-key.ts';
 import { decodeChunkInto } from './decode-into.ts';
 import { serializeError } from './worker-error.ts';
+
+// Before the first chunk arrives, not when it does.
+loadBlobAddons();
 
 const bytes = (workerData as { key?: Uint8Array }).key;
 const key = bytes ? keyFromBytes(bytes) : undefined;

@@ -20,7 +20,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { crc32 } from './crc32.ts';
+import { crc32, loadCrc32Addon } from './crc32.ts';
 import { bulwarkError } from '../errors.ts';
 import type { CryptKey } from './crypt-key.ts';
 import { chunkDigest, digestHex } from './digest.ts';
@@ -60,6 +60,12 @@ const MAGICS: ReadonlyArray<readonly [BlobKind, Buffer]> = [
   ['encrypted-lz4', MAGIC_BLOB_ENCRYPTED_LZ4],
 ];
 const MAGIC_OF: Record<BlobKind, Buffer> = Object.fromEntries(MAGICS) as Record<BlobKind, Buffer>;
+
+/** Loads the lz4 and CRC-32 addons now rather than on the first blob (a decode worker does it while it boots). */
+export function loadBlobAddons(): void {
+  lz4();
+  loadCrc32Addon();
+}
 
 export function isEncryptedKind(kind: BlobKind): boolean {
   return kind === 'encrypted' || kind === 'encrypted-lz4';
