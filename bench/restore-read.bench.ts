@@ -23,7 +23,8 @@
  * the note says which ratio the machine could show at best.
  *
  * Everything is read from the page cache (the backup just wrote it). Runs
- * alternate raw read and restore, three rounds, and report medians: the
+ * alternate raw read and restore (three rounds for the tree, five for the
+ * large files) and report medians: the
  * machine is shared, and alternating spreads the noise over both sides.
  * Before each timed write (restore, `cp -a`) the data written so far is
  * flushed, untimed, so no run pays for the previous one's writeback.
@@ -46,7 +47,9 @@ import { childrenCpuSeconds, cores, processCpuSeconds, stealSeconds } from './cp
 import { benchResult, printResults, type BenchResult } from './result.ts';
 
 const TREE = process.env.BENCH_TREE ?? '/usr/share';
-const ROUNDS = 3;
+/** Rounds per tree: the large files' rounds take seconds, so they get more, for steadier medians. */
+const TREE_ROUNDS = 3;
+const LARGE_ROUNDS = 5;
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -83,7 +86,7 @@ type Cli = (args: string[], env: NodeJS.ProcessEnv) => Promise<string>;
 const settle = () => execFileSync('sync');
 
 /** Backs up `tree` once, then alternates raw store reads and restores; returns the rows for it. */
-async function measure(tree: string, label: string, work: string, cli: Cli, which: string, withCopy: boolean): Promise<BenchResult[]> {
+async function measure(tree: string, label: string, work: string, cli: Cli, which: string, withCopy: boolean, rounds: number): Promise<BenchResult[]> {
   const server = await startServer({ dataDir: join(work, 'data'), env: { BULWARK_ADMIN_PASSWORD: 'bench' } });
   try {
     // A login session's runtime dir: tickets and the pinned certificate are kept between runs, as for a user.
@@ -103,7 +106,7 @@ async function measure(tree: string, label: string, work: string, cli: Cli, whic
     const again: number[] = [];
     const cpu: { client: number; server: number; steal: number }[] = [];
     const copy: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < rounds; round++) {
       rmSync(out, { recursive: true, force: true });
       settle();
       raw.push(timed(() => rawStoreRead(store, indexes)).ms);
@@ -184,10 +187,10 @@ export async function run(): Promise<BenchResult[]> {
     process.stderr.write(`restore-read: client bundle not built (${(err as Error).message}); timing the tsx CLI\n`);
   }
   try {
-    const rows = await measure(TREE, TREE, work, cli, which, true);
+    const rows = await measure(TREE, TREE, work, cli, which, true, TREE_ROUNDS);
     const large = join(work, 'large');
     makeLargeFiles(large);
-    rows.push(...(await measure(large, `${LARGE_FILES} files of ${LARGE_FILE_BYTES / 1024 / 1024} MiB`, work, cli, which, false)));
+    rows.push(...(await measure(large, `${LARGE_FILES} files of ${LARGE_FILE_BYTES / 1024 / 1024} MiB`, work, cli, which, false, LARGE_ROUNDS)));
     return rows;
   } finally {
     rmSync(work, { recursive: true, force: true });
