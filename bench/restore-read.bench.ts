@@ -24,8 +24,8 @@
  *
  * Everything is read from the page cache (the backup just wrote it). Runs
  * alternate raw read and restore (three rounds for the tree, five for the
- * large files) and report medians: the
- * machine is shared, and alternating spreads the noise over both sides.
+ * large files) and report medians: the machine is shared, and alternating
+ * spreads the noise over both sides.
  * Before each timed write (restore, `cp -a`) the data written so far is
  * flushed, untimed, so no run pays for the previous one's writeback.
  *
