@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --single-threaded --import tsx
 /**
  * bulwark-client: back up to and restore from a Bulwark server (options and
  * environment after proxmox-backup-client). Errors end with one line on

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S node --single-threaded --import tsx
 /**
  * bulwark-manager: administer a Bulwark server over its /api2/json API
  * (users, ACLs, datastores, GC, prune, verify, tasks, remotes, sync jobs).

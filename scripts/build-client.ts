@@ -25,6 +25,7 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
+import { CLI_NODE_FLAGS } from '../bin/cli-node-flags.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DIST = path.join(ROOT, 'dist');
@@ -81,7 +82,7 @@ export async function buildClient(opts: { quiet?: boolean } = {}): Promise<strin
   });
   if (result.errors.length > 0) throw new Error(`esbuild: ${result.errors.length} errors`);
   const cli = await readFile(CLIENT_BUNDLE, 'utf8');
-  await writeFile(CLIENT_BUNDLE, `#!/usr/bin/env node\n${cli}`);
+  await writeFile(CLIENT_BUNDLE, `#!/usr/bin/env -S node ${CLI_NODE_FLAGS.join(' ')}\n${cli}`);
   await chmod(CLIENT_BUNDLE, 0o755);
   return CLIENT_BUNDLE;
 }
@@ -92,7 +93,7 @@ export async function buildClient(opts: { quiet?: boolean } = {}): Promise<strin
  */
 export function runBuiltClient(args: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLIENT_BUNDLE, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...CLI_NODE_FLAGS, CLIENT_BUNDLE, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));

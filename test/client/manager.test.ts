@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { CLI_NODE_FLAGS } from '../../bin/cli-node-flags.ts';
 import { removeDataDir, REPO_ROOT, startServer, type StartedServer } from '../helpers/server-process.ts';
 
 const PASSWORD = 'manager-test-password';
@@ -11,7 +12,7 @@ const MANAGER = join(REPO_ROOT, 'bin', 'bulwark-manager.ts');
 
 function manager(args: readonly string[], extra: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MANAGER, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...CLI_NODE_FLAGS, '--import', 'tsx', MANAGER, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });

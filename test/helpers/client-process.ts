@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { CLI_NODE_FLAGS } from '../../bin/cli-node-flags.ts';
 import { REPO_ROOT, serverLogTail, type StartedServer } from './server-process.ts';
 
 export const CLIENT_BIN = join(REPO_ROOT, 'bin', 'bulwark-client.ts');
@@ -27,7 +28,7 @@ export function clientEnv(server: StartedServer, password: string, extra: NodeJS
 
 export function runClient(args: readonly string[], env: NodeJS.ProcessEnv): Promise<ClientResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLIENT_BIN, ...args], {
+    const child = spawn(process.execPath, [...CLI_NODE_FLAGS, '--import', 'tsx', CLIENT_BIN, ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
