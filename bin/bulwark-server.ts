@@ -107,6 +107,9 @@ async function main(): Promise<void> {
       .then(() => system.close({ abortTimeoutMs: JOB_ABORT_MS }))
       .catch((err: unknown) => log.error({ err }, 'shutdown was not clean'))
       .finally(() => {
+        // The last line of a clean stop: from here on everything is on disk, even if Node's
+        // own exit should hang (nodejs/node#54918, see docs/operations.md).
+        log.info('stopped');
         log.flush();
         // Give the async log destination a tick to drain, then leave.
         setImmediate(() => process.exit(0));

@@ -22,7 +22,7 @@ function assertOneLineError(result: { code: number | null; stderr: string; stdou
 describe('bulwark-server on an embedded default', () => {
   test('first start creates config, certificate, store1 and admin, and answers /version', async () => {
     const dataDir = tempDir();
-    const server = await startServer({ dataDir, env: { BULWARK_ADMIN_PASSWORD: '' } });
+    const server = await startServer({ dataDir, env: { BULWARK_ADMIN_PASSWORD: '', BULWARK_LOG_LEVEL: 'info' } });
     try {
       assert.match(server.banner, /Bulwark listening on https:\/\/127\.0\.0\.1:\d+\/ \(uWebSockets\.js: native\)/);
       assert.match(server.banner, /Certificate fingerprint: ([0-9a-f]{2}:){31}[0-9a-f]{2}/);
@@ -45,6 +45,9 @@ describe('bulwark-server on an embedded default', () => {
     } finally {
       const result = await server.stop('SIGTERM');
       assert.equal(result.code, 0, `clean exit on SIGTERM: ${result.stderr}`);
+      // The clean stop's last log line, which tells an operator everything is on disk.
+      const last = JSON.parse(result.stderr.trim().split('\n').at(-1)!) as { msg: string };
+      assert.equal(last.msg, 'stopped');
     }
 
     // Second start: nothing is recreated, no password is printed again.
