@@ -28,12 +28,12 @@ const TABLE = (() => {
   return t;
 })();
 
-/** CRC-32 of `data`, continuing from `initial` (a previous result) when given. */
 /** Loads the SIMD addon now, for a thread whose work is long inputs (a decode worker, while it boots). */
 export function loadCrc32Addon(): void {
   simd ??= loadSimd();
 }
 
+/** CRC-32 of `data`, continuing from `initial` (a previous result) when given. */
 export function crc32(data: Uint8Array, initial = 0): number {
   if (data.length >= SMALL) return (simd ??= loadSimd())(data, initial);
   let c = ~initial;
