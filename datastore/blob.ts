@@ -19,9 +19,9 @@
  * Magics (one per kind) live in formats.ts.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { crc32, loadCrc32Addon } from './crc32.ts';
 import { bulwarkError } from '../errors.ts';
+import { lazyAddon } from '../native/lazy-addon.ts';
 import type { CryptKey } from './crypt-key.ts';
 import { chunkDigest, digestHex } from './digest.ts';
 import {
@@ -49,9 +49,8 @@ interface Lz4Block {
   /** Returns the decoded size, negative on malformed input. */
   decodeBlock(input: Uint8Array, output: Buffer): number;
 }
-let lz4Block: Lz4Block | undefined;
 /** Loaded on first use: a CLI run that never compresses on this thread does not pay for the addon's load. */
-const lz4 = (): Lz4Block => (lz4Block ??= createRequire(import.meta.url)('lz4') as Lz4Block);
+const lz4 = lazyAddon<Lz4Block>('lz4');
 
 const MAGICS: ReadonlyArray<readonly [BlobKind, Buffer]> = [
   ['plain', MAGIC_BLOB_PLAIN],

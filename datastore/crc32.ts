@@ -9,12 +9,10 @@
  * per file): inputs below SMALL go through a byte table in JavaScript
  * (~2 ns a byte) instead.
  */
-import { createRequire } from 'node:module';
+import { lazyAddon } from '../native/lazy-addon.ts';
 
-type SimdCrc32 = typeof import('@node-rs/crc32').crc32;
 /** Loaded on first use: short inputs (and CLI runs that only see those) never need the addon. */
-let simd: SimdCrc32 | undefined;
-const loadSimd = (): SimdCrc32 => (createRequire(import.meta.url)('@node-rs/crc32') as typeof import('@node-rs/crc32')).crc32;
+const simd = lazyAddon<typeof import('@node-rs/crc32')>('@node-rs/crc32');
 
 const SMALL = 512;
 
@@ -30,12 +28,12 @@ const TABLE = (() => {
 
 /** Loads the SIMD addon now, for a thread whose work is long inputs (a decode worker, while it boots). */
 export function loadCrc32Addon(): void {
-  simd ??= loadSimd();
+  simd();
 }
 
 /** CRC-32 of `data`, continuing from `initial` (a previous result) when given. */
 export function crc32(data: Uint8Array, initial = 0): number {
-  if (data.length >= SMALL) return (simd ??= loadSimd())(data, initial);
+  if (data.length >= SMALL) return simd().crc32(data, initial);
   let c = ~initial;
   for (let i = 0; i < data.length; i++) c = TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;

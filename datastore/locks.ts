@@ -28,10 +28,10 @@
  * Shared locks never discard: a reader can't know it is the last one.
  */
 import { closeSync, constants, fstatSync, mkdirSync, openSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bulwarkError } from '../errors.ts';
+import { lazyAddon } from '../native/lazy-addon.ts';
 import type { BackupDir, BackupGroup } from './backup-ref.ts';
 import { groupLockPath, jobLockPath, locksRoot, snapshotLockPath } from './layout.ts';
 
@@ -42,17 +42,7 @@ interface NativeLocks {
   unlock(fd: number): void;
 }
 
-let native: NativeLocks | undefined;
-function nativeLocks(): NativeLocks {
-  if (native === undefined) {
-    try {
-      native = createRequire(import.meta.url)('fs-native-extensions') as NativeLocks;
-    } catch (err) {
-      throw bulwarkError('BULWARK_NATIVE_MISSING', 'fs-native-extensions', (err as Error).message, { cause: err });
-    }
-  }
-  return native;
-}
+const nativeLocks = lazyAddon<NativeLocks>('fs-native-extensions');
 
 /** Kernel try-lock on an fd opened read-write. False when someone else holds a conflicting lock. */
 export function tryLockFd(fd: number, mode: LockMode): boolean {

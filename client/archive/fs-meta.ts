@@ -15,9 +15,9 @@ import { spawn } from 'node:child_process';
 import { constants as C, lutimesSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
-import { createRequire } from 'node:module';
 import { bulwarkError } from '../../errors.ts';
 import { nativeLoadError, utimensNs } from '../../native/index.ts';
+import { lazyAddon } from '../../native/lazy-addon.ts';
 import type { EntryKind, Xattr } from './format.ts';
 
 /** The xattr part of fs-native-extensions (it ships no types). The sync calls are single syscalls. */
@@ -26,9 +26,8 @@ interface NativeXattrs {
   getAttrSync(fd: number, name: string): Buffer | null;
   setAttrSync(fd: number, name: string, value: Buffer): void;
 }
-let xattrs: NativeXattrs | undefined;
 /** Loaded on first use (most CLI runs, and a restore's main thread, never touch an xattr). */
-const fsx = (): NativeXattrs => (xattrs ??= createRequire(import.meta.url)('fs-native-extensions') as NativeXattrs);
+const fsx = lazyAddon<NativeXattrs>('fs-native-extensions');
 
 export function statKind(st: Pick<BigIntStats, 'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isFIFO' | 'isCharacterDevice' | 'isBlockDevice' | 'isSocket'>): Exclude<EntryKind, 'hardlink'> | 'socket' | undefined {
   if (st.isFile()) return 'file';
