@@ -43,7 +43,7 @@ import { CHUNK_DIR_NAME } from '../datastore/fs-chunk-backend.ts';
 import { buildClient, runBuiltClient } from '../scripts/build-client.ts';
 import { client, clientEnv } from '../test/helpers/client-process.ts';
 import { startServer } from '../test/helpers/server-process.ts';
-import { childrenCpuSeconds, cores, processCpuSeconds, stealSeconds } from './cpu-time.ts';
+import { cores, type CpuSample, cpuSample, cpuSince } from './cpu-time.ts';
 import { benchResult, printResults, type BenchResult } from './result.ts';
 
 const TREE = process.env.BENCH_TREE ?? '/usr/share';
@@ -104,19 +104,16 @@ async function measure(tree: string, label: string, work: string, cli: Cli, whic
     const raw: number[] = [];
     const fresh: number[] = [];
     const again: number[] = [];
-    const cpu: { client: number; server: number; steal: number }[] = [];
+    const cpu: CpuSample[] = [];
     const copy: number[] = [];
     for (let round = 0; round < rounds; round++) {
       rmSync(out, { recursive: true, force: true });
       settle();
       raw.push(timed(() => rawStoreRead(store, indexes)).ms);
-      const before = { client: childrenCpuSeconds(), server: processCpuSeconds(server.child.pid!), steal: stealSeconds() ?? 0 };
+      const before = cpuSample(server.child.pid!);
       fresh.push(await timedAsync(restore));
-      const client = childrenCpuSeconds();
-      const serverCpu = processCpuSeconds(server.child.pid!);
-      if (before.client !== undefined && client !== undefined && before.server !== undefined && serverCpu !== undefined) {
-        cpu.push({ client: client - before.client, server: serverCpu - before.server, steal: (stealSeconds() ?? 0) - before.steal });
-      }
+      const spent = cpuSince(before, cpuSample(server.child.pid!));
+      if (spent) cpu.push(spent);
       settle();
       again.push(await timedAsync(restore));
       if (withCopy) {
@@ -148,7 +145,7 @@ async function measure(tree: string, label: string, work: string, cli: Cli, whic
  * restore over the core count is the shortest wall time the work allows,
  * and raw read time over that the best ratio this machine can show.
  */
-function cpuNote(cpu: readonly { client: number; server: number; steal: number }[], rawMs: number): string {
+function cpuNote(cpu: readonly CpuSample[], rawMs: number): string {
   if (cpu.length === 0) return '';
   const client = median(cpu.map((c) => c.client));
   const server = median(cpu.map((c) => c.server));

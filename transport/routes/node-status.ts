@@ -52,7 +52,8 @@ export function parseMeminfo(text: string): { memory: Counters; swap: Counters }
   };
 }
 
-export interface CpuTimes { readonly used: number; readonly iowait: number; readonly total: number }
+/** `steal`: ticks the hypervisor ran other guests while these CPUs wanted to run (part of `used`). */
+export interface CpuTimes { readonly used: number; readonly iowait: number; readonly steal: number; readonly total: number }
 
 /** The aggregate `cpu` line of /proc/stat, in ticks. */
 export function parseCpuTimes(text: string): CpuTimes {
@@ -60,7 +61,7 @@ export function parseCpuTimes(text: string): CpuTimes {
   if (!line) throw bulwarkError('BULWARK_IO', '/proc/stat', 'no aggregate cpu line');
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1).map(Number);
   const used = user + nice + system + irq + softirq + steal;
-  return { used, iowait, total: used + idle + iowait };
+  return { used, iowait, steal, total: used + idle + iowait };
 }
 
 /** Usage and I/O wait as fractions of the ticks between two readings. */
