@@ -97,6 +97,16 @@ async function startEchoServer(t: { after(fn: () => void): void }): Promise<Echo
   return { port: uws.us_socket_local_port(listen as never), session, received };
 }
 
+/** A client socket on the echo server's /ws; every frame it receives is decoded into `frames`. */
+function connect(port: number) {
+  const ws = new WebSocket(`wss://127.0.0.1:${port}/ws`, { rejectUnauthorized: false });
+  const frames: unknown[] = [];
+  ws.on('message', (data: Buffer) => frames.push(decodeFrame(data)));
+  const open = new Promise<void>((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+  return { ws, frames, open, closed };
+}
+
 // The socket is upgraded at once and the session starts behind it. Here it
 // becomes ready while uWS runs another request's handler: the session is
 // told it is connected there, and its socket works. (Upgrading only once
@@ -105,26 +115,21 @@ async function startEchoServer(t: { after(fn: () => void): void }): Promise<Echo
 // closed a socket it had just upgraded in place.)
 test('a session that becomes ready inside another request handler is connected and answers', async (t) => {
   const server = await startEchoServer(t);
-  const ws = new WebSocket(`wss://127.0.0.1:${server.port}/ws`, { rejectUnauthorized: false });
-  const open = new Promise<void>((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  const closed = new Promise<string>((resolve) => ws.once('close', (code) => resolve(`closed with ${code}`)));
+  const { ws, open, closed } = connect(server.port);
   await open;
   await server.session;
   assert.equal(await get(server.port, '/go'), 'GO');
   const reply = new Promise<unknown>((resolve) => ws.once('message', (data: Buffer) => resolve(decodeFrame(data))));
   ws.send(encodeFrame({ ping: 1 }), { binary: true });
-  assert.deepEqual(await Promise.race([reply, closed]), { id: 1, ok: { echo: { ping: 1 } } });
+  assert.deepEqual(await Promise.race([reply, closed.then((code) => `closed with ${code}`)]), { id: 1, ok: { echo: { ping: 1 } } });
   ws.close();
   await closed;
 });
 
 test('a session that fails to start is refused with an abort frame carrying the HTTP status, then closed', async (t) => {
   const server = await startEchoServer(t);
-  const ws = new WebSocket(`wss://127.0.0.1:${server.port}/ws`, { rejectUnauthorized: false });
-  const frames: unknown[] = [];
-  ws.on('message', (data: Buffer) => frames.push(decodeFrame(data)));
-  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  const { frames, open, closed } = connect(server.port);
+  await open;
   await server.session;
   assert.equal(await get(server.port, '/fail'), 'FAIL');
   assert.equal(await closed, 1000);
@@ -135,10 +140,8 @@ test('a session that fails to start is refused with an abort frame carrying the 
 
 test('requests sent before hello are answered once the session has started, in order; too many are a protocol error', async (t) => {
   const server = await startEchoServer(t);
-  const ws = new WebSocket(`wss://127.0.0.1:${server.port}/ws`, { rejectUnauthorized: false });
-  const frames: unknown[] = [];
-  ws.on('message', (data: Buffer) => frames.push(decodeFrame(data)));
-  await new Promise<void>((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  const { ws, frames, open } = connect(server.port);
+  await open;
   await server.session;
   for (let i = 0; i < 4; i++) ws.send(encodeFrame({ n: i }), { binary: true });
   await server.received(4); // before the session is told to start
@@ -148,10 +151,8 @@ test('requests sent before hello are answered once the session has started, in o
   ws.close();
 
   const flood = await startEchoServer(t);
-  const ws2 = new WebSocket(`wss://127.0.0.1:${flood.port}/ws`, { rejectUnauthorized: false });
-  const frames2: unknown[] = [];
-  ws2.on('message', (data: Buffer) => frames2.push(decodeFrame(data)));
-  await new Promise<void>((resolve, reject) => { ws2.once('open', resolve); ws2.once('error', reject); });
+  const { ws: ws2, frames: frames2, open: open2 } = connect(flood.port);
+  await open2;
   await flood.session;
   for (let i = 0; i < 65; i++) ws2.send(encodeFrame({ n: i }), { binary: true });
   await flood.received(65);
