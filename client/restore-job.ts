@@ -12,6 +12,7 @@ import type { CryptKey } from '../datastore/crypt-key.ts';
 import { DynamicIndexReader } from '../datastore/dynamic-index.ts';
 import { FixedIndexReader } from '../datastore/fixed-index.ts';
 import { decodeManifestBlob, verifyManifestSignature, type Manifest } from '../datastore/manifest.ts';
+import { formatBackupTime } from '../datastore/names.ts';
 import { bulwarkError } from '../errors.ts';
 import { Catalog } from './archive/catalog.ts';
 import { extractArchive, extractSingleFileFromCatalog, type ExtractStats } from './archive/extract.ts';
@@ -30,7 +31,7 @@ export async function openReader(conn: ServerConnection, snap: SnapshotTarget, k
   try {
     const manifest = decodeManifestBlob((await rpc.request('manifest')).data as Buffer, 'manifest');
     const encrypted = manifest.files.some((f) => f['crypt-mode'] === 'encrypt');
-    if (encrypted && !key) throw bulwarkError('BULWARK_KEY_REQUIRED', `snapshot ${snap.type}/${snap.id}`);
+    if (encrypted && !key) throw bulwarkError('BULWARK_KEY_REQUIRED', `snapshot ${snap.type}/${snap.id}/${formatBackupTime(snap.time)}`);
     if (key && encrypted) verifyManifestSignature(manifest, key);
     return { rpc, manifest };
   } catch (err) {

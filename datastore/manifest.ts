@@ -23,7 +23,7 @@ import { atomicWriteFileSync } from './atomic-write.ts';
 import { decodeBlob, encodeBlob } from './blob.ts';
 import type { CryptKey } from './crypt-key.ts';
 import { ioError } from './index-common.ts';
-import { validateBackupId, validateBackupType, parseBackupTime, validateSafeId, type BackupType } from './names.ts';
+import { validateBackupId, validateBackupType, formatBackupTime, parseBackupTime, validateSafeId, type BackupType } from './names.ts';
 
 export const MANIFEST_BLOB_NAME = 'index.json.blob';
 export const CRYPT_MODES = ['none', 'encrypt', 'sign-only'] as const;
@@ -301,6 +301,7 @@ export function parseManifest(json: unknown, what: string): Manifest {
   }
 }
 
+/** The snapshot as users write it: type/id/RFC 3339 time. */
 function manifestName(m: Manifest): string {
-  return `${m['backup-type']}/${m['backup-id']}/${m['backup-time']}`;
+  return `${m['backup-type']}/${m['backup-id']}/${formatBackupTime(m['backup-time'])}`;
 }

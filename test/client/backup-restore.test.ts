@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { client, clientEnv, runClient } from '../helpers/client-process.ts';
 import { makeDataDir, removeDataDir, startServer, type StartedServer } from '../helpers/server-process.ts';
@@ -103,17 +103,23 @@ describe('bulwark-client against a real server', () => {
     writeFileSync(join(small, 'secret.txt'), 'the plans\n'.repeat(1000));
     await client(['backup', `root.bxar:${small}`, '--backup-id', 'enc', '--backup-time', String(T0), '--keyfile', keyA], env);
 
-    // The server holds no plaintext: no chunk file contains the secret.
+    // The server holds no plaintext: no file of the datastore (chunks, indexes, catalog) contains the secret.
+    const secret = Buffer.from('the plans\n');
+    const store = join(server.dataDir, 'store1');
+    const files = readdirSync(store, { recursive: true, encoding: 'utf8' }).map((f) => join(store, f)).filter((f) => statSync(f).isFile());
+    assert.ok(files.some((f) => f.includes('/host/enc/')), 'the snapshot is among the files searched');
+    const holding = files.filter((f) => readFileSync(f).includes(secret));
+    assert.deepEqual(holding, []);
     const target = join(work, 'restore-enc');
     await client(['restore', snap('enc', T0), 'root.bxar', target, '--keyfile', keyA], env);
     assert.deepEqual(await compareTrees(small, target), []);
 
     const noKey = await runClient(['restore', snap('enc', T0), 'root.bxar', join(work, 'x1')], env);
     assert.equal(noKey.code, 1);
-    assert.match(noKey.stderr, /encrypted; a key is required/);
+    assert.match(noKey.stderr, new RegExp(`snapshot ${snap('enc', T0)} is encrypted; a key is required`));
     const wrongKey = await runClient(['restore', snap('enc', T0), 'root.bxar', join(work, 'x2'), '--keyfile', keyB], env);
     assert.equal(wrongKey.code, 1);
-    assert.match(wrongKey.stderr, /bad signature|wrong key/);
+    assert.match(wrongKey.stderr, new RegExp(`manifest ${snap('enc', T0)} has a bad signature: signed with key [0-9a-f:]+, not with`));
   });
 
   test('bad arguments give one line and a non-zero exit', async () => {
