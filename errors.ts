@@ -46,6 +46,7 @@ export const ERROR_TABLE = {
   BULWARK_CHUNK_CRYPT_MISMATCH: spec('chunk %s already stored %s; refusing a %s copy', 409),
   BULWARK_DECRYPT_FAILED: spec('could not decrypt %s: wrong key or corrupted data', 400),
   BULWARK_KEY_REQUIRED: spec('%s is encrypted; a key is required to read it', 400),
+  BULWARK_KEY_PASSWORD_REQUIRED: spec('%s is protected by a password: %s', 400),
   BULWARK_INVALID_KEY: spec('invalid encryption key: %s', 400),
   BULWARK_DECOMPRESS_FAILED: spec('could not decompress %s: %s', 400),
 

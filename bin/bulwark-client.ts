@@ -1,4 +1,3 @@
-#!/usr/bin/env -S node --single-threaded --import tsx
 /**
  * bulwark-client: back up to and restore from a Bulwark server (options and
  * environment after proxmox-backup-client). Errors end with one line on
@@ -27,7 +26,7 @@ Commands:
   list                                     list backup groups
   catalog SNAPSHOT NAME.bxar [DIR]         list the entries of a tree archive
   status                                   datastore usage
-  key create [PATH] [--kdf none|scrypt]    create an encryption key
+  key create [PATH] [--kdf scrypt|none]    create an encryption key (scrypt: password-protected)
   key show [PATH]                          show a key's fingerprint
 
 SNAPSHOT is TYPE/ID/TIME, e.g. host/web1/2026-11-24T10:00:00Z.
@@ -36,7 +35,7 @@ Common options:
   --repository [[user@realm[!token]@]host[:port]:]store   (env BULWARK_REPOSITORY)
   --fingerprint FP    pin the server certificate's SHA-256 fingerprint (env BULWARK_FINGERPRINT)
   --ns NS             namespace (a/b/c)
-  --keyfile F         encryption key file (password in BULWARK_ENCRYPTION_PASSWORD)
+  --keyfile F         encryption key file (its password from BULWARK_ENCRYPTION_PASSWORD, or asked)
   --output-format text|json|json-pretty
 Environment: BULWARK_PASSWORD (the password, or the API token secret)
 `;
@@ -79,7 +78,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
     case 'status':
       return datastoreStatus(await connectFromEnv(values, env), format);
     case 'key':
-      if (args[0] === 'create') return keyCreate(args[1], values.kdf ?? 'none', env);
+      if (args[0] === 'create') return keyCreate(args[1], values.kdf ?? 'scrypt', env);
       if (args[0] === 'show') return keyShow(args[1], format, env);
       throw bulwarkError('BULWARK_USAGE', `unknown key command ${JSON.stringify(args[0] ?? '')} (use create or show)`);
     default:

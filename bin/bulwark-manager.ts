@@ -1,4 +1,3 @@
-#!/usr/bin/env -S node --single-threaded --import tsx
 /**
  * bulwark-manager: administer a Bulwark server over its /api2/json API
  * (users, ACLs, datastores, GC, prune, verify, tasks, remotes, sync jobs).

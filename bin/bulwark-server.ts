@@ -1,4 +1,3 @@
-#!/usr/bin/env -S node --import tsx
 /**
  * bulwark-server: bootstraps the data directory, starts the actor system
  * and the HTTPS listener, and shuts both down cleanly on SIGTERM/SIGINT.

@@ -56,6 +56,8 @@ export interface TreeRestoreOptions {
   readonly pattern?: string;
   readonly key?: CryptKey;
   readonly onWarning?: (message: string) => void;
+  /** Counts so far, after each entry (extract.ts ExtractOptions.onProgress). */
+  readonly onProgress?: (stats: Readonly<ExtractStats>) => void;
   /** Worker threads that create and write the files (default: write-pool.ts defaultWriters; 0: inline). */
   readonly writers?: number;
   /** Worker threads that decode chunks (default 1; 0: on this thread). */
@@ -102,6 +104,7 @@ export async function restoreTree(rpc: RpcSession, manifest: Manifest, name: str
       writers: pool ?? 0,
       ...(opts.pattern && { pattern: opts.pattern }),
       onWarning: (w) => opts.onWarning?.(`${w.path ? `${w.path}: ` : ''}${w.message}`),
+      ...(opts.onProgress && { onProgress: opts.onProgress }),
     });
   } finally {
     await own?.close();

@@ -64,6 +64,8 @@ export interface ExtractOptions {
   writers?: number | BatchExecutor;
   /** The arena the payload decodes into (RemotePayloadOptions.arena): content in it is written without a copy. */
   arena?: ChunkArena;
+  /** Called after each entry with the counts so far (the same object each time). */
+  onProgress?: (stats: Readonly<ExtractStats>) => void;
 }
 
 export interface ExtractStats {
@@ -188,6 +190,7 @@ class Extractor {
         this.materialize();
         this.batches.enterDir(parent.id);
         await this.restore(parent, e);
+        this.opts.onProgress?.(this.stats);
       }
       this.batches.flush();
       await this.send();

@@ -4,14 +4,14 @@
  * [--backup-time EPOCH]`.
  */
 import { hostname } from 'node:os';
-import { loadKeyFile } from '../../datastore/crypt-key.ts';
+import { loadClientKey } from '../key-password.ts';
 import { isBackupType, validateBackupId, type BackupType } from '../../datastore/names.ts';
 import { bulwarkError } from '../../errors.ts';
 import { parseArchiveSpec } from '../archive-spec.ts';
 import { runBackup } from '../backup-job.ts';
 import { connectFromEnv, type CommonOptions } from '../cli-env.ts';
 import { humanBytes, type OutputFormat } from '../output.ts';
-import { progressPrinter } from '../progress.ts';
+import { backupLine, progressPrinter } from '../progress.ts';
 
 export interface BackupCommandOptions extends CommonOptions {
   readonly ns?: string;
@@ -31,10 +31,10 @@ export async function backupCommand(specs: readonly string[], opts: BackupComman
   const timeText = opts['backup-time'];
   if (timeText !== undefined && !/^\d+$/.test(timeText)) throw bulwarkError('BULWARK_INVALID_ARGUMENT', '--backup-time', `${timeText} (epoch seconds)`);
   const backupTime = timeText !== undefined ? Number(timeText) : Math.floor(Date.now() / 1000);
-  const key = opts.keyfile ? await loadKeyFile(opts.keyfile, env.BULWARK_ENCRYPTION_PASSWORD) : undefined;
+  const key = opts.keyfile ? await loadClientKey(opts.keyfile, env) : undefined;
 
   const conn = await connectFromEnv(opts, env);
-  const progress = progressPrinter();
+  const progress = progressPrinter(backupLine);
   const warnings: string[] = [];
   const started = Date.now();
   const summary = await runBackup({

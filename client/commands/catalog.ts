@@ -1,6 +1,6 @@
 /** `bulwark-client catalog SNAPSHOT NAME.bxar [DIR]`: the entries of a tree archive, from its catalog. */
 import { parseSnapshotRef } from '../../datastore/backup-ref.ts';
-import { loadKeyFile } from '../../datastore/crypt-key.ts';
+import { loadClientKey } from '../key-password.ts';
 import { formatBackupTime } from '../../datastore/names.ts';
 import { bulwarkError } from '../../errors.ts';
 import { displayPath } from '../archive/format.ts';
@@ -14,7 +14,7 @@ export async function catalogCommand(args: readonly string[], opts: CommonOption
   const m = /^(.+)\.bxar$/.exec(archive);
   if (!m) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'archive', `${archive} (a catalog exists for NAME.bxar archives)`);
   const snap = parseSnapshotRef(snapText);
-  const key = opts.keyfile ? await loadKeyFile(opts.keyfile, env.BULWARK_ENCRYPTION_PASSWORD) : undefined;
+  const key = opts.keyfile ? await loadClientKey(opts.keyfile, env) : undefined;
   const conn = await connectFromEnv(opts, env);
   const { rpc, manifest } = await openReader(conn, { ...(opts.ns && { ns: opts.ns }), type: snap.type, id: snap.id, time: snap.time }, key);
   try {

@@ -1,15 +1,18 @@
 /**
- * `bulwark-client key create [PATH] [--kdf none|scrypt]` and
+ * `bulwark-client key create [PATH] [--kdf scrypt|none]` and
  * `key show [PATH]`. The default key file is
  * `$XDG_CONFIG_HOME/bulwark/encryption-key.json` (~/.config/…), as PBS keeps
- * its default key under ~/.config/proxmox-backup/. A password for scrypt
- * protection comes from BULWARK_ENCRYPTION_PASSWORD.
+ * its default key under ~/.config/proxmox-backup/. As with PBS, a new key
+ * is protected by a password (scrypt) unless `--kdf none` says otherwise;
+ * the password comes from BULWARK_ENCRYPTION_PASSWORD or the terminal
+ * (key-password.ts).
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { generateKey, loadKeyFile, saveKeyFile, type KeyFile } from '../../datastore/crypt-key.ts';
+import { generateKey, saveKeyFile, type KeyFile } from '../../datastore/crypt-key.ts';
 import { bulwarkError } from '../../errors.ts';
+import { loadClientKey, newKeyPassword } from '../key-password.ts';
 import { render, type OutputFormat } from '../output.ts';
 
 export function defaultKeyPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -21,13 +24,10 @@ export async function keyCreate(path: string | undefined, kdf: string, env: Node
   const file = path ?? defaultKeyPath(env);
   if (existsSync(file)) throw bulwarkError('BULWARK_ALREADY_EXISTS', `key file ${file}`);
   if (kdf !== 'none' && kdf !== 'scrypt') throw bulwarkError('BULWARK_INVALID_ARGUMENT', '--kdf', `${kdf} (use none or scrypt)`);
-  const password = env.BULWARK_ENCRYPTION_PASSWORD;
-  if (kdf === 'scrypt' && !password) {
-    throw bulwarkError('BULWARK_INVALID_ARGUMENT', '--kdf scrypt', 'set BULWARK_ENCRYPTION_PASSWORD to the password that protects the key');
-  }
+  const password = kdf === 'scrypt' ? await newKeyPassword(env) : undefined;
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const key = generateKey();
-  await saveKeyFile(file, key, kdf === 'scrypt' ? password : undefined);
+  await saveKeyFile(file, key, password);
   return `created ${file}\nfingerprint: ${key.fingerprintText}\n`;
 }
 
@@ -36,7 +36,7 @@ export async function keyShow(path: string | undefined, format: OutputFormat, en
   if (!existsSync(file)) throw bulwarkError('BULWARK_NOT_FOUND', `key file ${file}`);
   const raw = JSON.parse(readFileSync(file, 'utf8')) as KeyFile;
   // Loading checks the stored fingerprint against the key (and the password, if any).
-  const key = await loadKeyFile(file, env.BULWARK_ENCRYPTION_PASSWORD);
+  const key = await loadClientKey(file, env);
   const row = { path: file, kdf: raw.kdf ? 'scrypt' : 'none', created: raw.created, modified: raw.modified, fingerprint: key.fingerprintText };
   return render(format, [row], [
     { header: 'path', value: (r) => r.path },

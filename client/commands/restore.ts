@@ -4,11 +4,14 @@
  * a block device or `-` for stdout) or `NAME.bxar/PATH` with TARGET `-` to
  * write one file of the tree to stdout.
  */
-import { type CryptKey, loadKeyFile } from '../../datastore/crypt-key.ts';
+import type { CryptKey } from '../../datastore/crypt-key.ts';
+import { loadClientKey } from '../key-password.ts';
 import { parseSnapshotRef } from '../../datastore/backup-ref.ts';
 import { bulwarkError } from '../../errors.ts';
 import { connectFromEnv, type CommonOptions } from '../cli-env.ts';
 import { humanBytes } from '../output.ts';
+import { progressPrinter, restoreLine } from '../progress.ts';
+import type { ExtractStats } from '../archive/extract.ts';
 import { openReader, RestorePools, restoreImage, restoreSingleFile, restoreTree } from '../restore-job.ts';
 
 export interface RestoreCommandOptions extends CommonOptions {
@@ -21,7 +24,7 @@ export async function restoreCommand(args: readonly string[], opts: RestoreComma
   const [snapText, archive, target] = args;
   if (!snapText || !archive || !target) throw bulwarkError('BULWARK_USAGE', 'restore needs SNAPSHOT ARCHIVE TARGET (e.g. host/web1/2026-11-24T10:00:00Z root.bxar /restore)');
   const snap = parseSnapshotRef(snapText);
-  const key = opts.keyfile ? await loadKeyFile(opts.keyfile, env.BULWARK_ENCRYPTION_PASSWORD) : undefined;
+  const key = opts.keyfile ? await loadClientKey(opts.keyfile, env) : undefined;
   const ref = parseArchive(archive);
   // A tree restore's worker threads boot while the connection is made.
   const pools = ref.kind === 'tree' && target !== '-' ? new RestorePools({ ...(key && { key }) }) : undefined;
@@ -62,9 +65,11 @@ async function restoreWith(
     }
     if (target === '-') throw bulwarkError('BULWARK_USAGE', 'a tree archive restores into a directory; for one file use NAME.bxar/PATH -');
     const warnings: string[] = [];
+    const progress = progressPrinter((s: ExtractStats, secs) => restoreLine(`${ref.name}.bxar`, s, secs));
     const stats = await restoreTree(rpc, manifest, ref.name, target, {
-      ...(opts.pattern && { pattern: opts.pattern }), ...(key && { key }), ...(pools && { pools }), onWarning: (w) => warnings.push(w),
-    });
+      ...(opts.pattern && { pattern: opts.pattern }), ...(key && { key }), ...(pools && { pools }),
+      onWarning: (w) => warnings.push(w), onProgress: (s) => progress.update(s),
+    }).finally(() => progress.done());
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
     return `restored ${stats.entries} entries, ${humanBytes(stats.bytes)} (${stats.unchanged} unchanged files skipped) in ${((Date.now() - started) / 1000).toFixed(2)} s\n`;
   } finally {

@@ -1,9 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { client, clientEnv, runClient } from '../helpers/client-process.ts';
+import { client, clientEnv, runClient, runClientOnTerminal } from '../helpers/client-process.ts';
 import { makeDataDir, removeDataDir, startServer, type StartedServer } from '../helpers/server-process.ts';
 import { compareTrees, makeFullTree } from '../helpers/tree-fixtures.ts';
 
@@ -96,12 +96,25 @@ describe('bulwark-client against a real server', () => {
   test('encrypted backup: restore needs the right key, and fails clearly otherwise', async () => {
     const keyA = join(work, 'a.key');
     const keyB = join(work, 'b.key');
-    await client(['key', 'create', keyA], env);
-    await client(['key', 'create', keyB], env);
+    // As with PBS, a new key is password-protected unless asked otherwise; the password is typed twice, not echoed.
+    const created = await runClientOnTerminal(['key', 'create', keyA], env, [
+      { after: /Encryption key password: /, type: 'hunter22\n' },
+      { after: /Verify password: /, type: 'hunter22\n' },
+    ]);
+    assert.equal(created.code, 0, created.stdout.toString());
+    assert.match(created.stdout.toString(), /created .*a\.key\r\nfingerprint: [0-9a-f:]{95}/);
+    assert.doesNotMatch(created.stdout.toString(), /hunter22/);
+    assert.ok((JSON.parse(readFileSync(keyA, 'utf8')) as { kdf: { scrypt?: unknown } }).kdf.scrypt);
+    await client(['key', 'create', keyB, '--kdf', 'none'], env);
+    const noPassword = await runClient(['key', 'create', join(work, 'c.key')], env);
+    assert.equal(noPassword.code, 1);
+    assert.match(noPassword.stderr, /a new key file is protected by a password: set BULWARK_ENCRYPTION_PASSWORD, or run on a terminal to be asked for it; --kdf none stores the key without one/);
+    assert.equal(existsSync(join(work, 'c.key')), false);
+    const encEnv = { ...env, BULWARK_ENCRYPTION_PASSWORD: 'hunter22' };
     const small = join(work, 'small-src');
     mkdirSync(small);
     writeFileSync(join(small, 'secret.txt'), 'the plans\n'.repeat(1000));
-    await client(['backup', `root.bxar:${small}`, '--backup-id', 'enc', '--backup-time', String(T0), '--keyfile', keyA], env);
+    await client(['backup', `root.bxar:${small}`, '--backup-id', 'enc', '--backup-time', String(T0), '--keyfile', keyA], encEnv);
 
     // The server holds no plaintext: no file of the datastore (chunks, indexes, catalog) contains the secret.
     const secret = Buffer.from('the plans\n');
@@ -110,9 +123,18 @@ describe('bulwark-client against a real server', () => {
     assert.ok(files.some((f) => f.includes('/host/enc/')), 'the snapshot is among the files searched');
     const holding = files.filter((f) => readFileSync(f).includes(secret));
     assert.deepEqual(holding, []);
+    // The key's password is asked on a terminal when the environment has none; a wrong one is refused.
     const target = join(work, 'restore-enc');
-    await client(['restore', snap('enc', T0), 'root.bxar', target, '--keyfile', keyA], env);
+    const badPassword = await runClientOnTerminal(['restore', snap('enc', T0), 'root.bxar', target, '--keyfile', keyA], env, [{ after: /Password for key file .*a\.key: /, type: 'hunter2\n' }]);
+    assert.equal(badPassword.code, 1);
+    assert.match(badPassword.stdout.toString(), /could not decrypt key file .*a\.key/);
+    assert.equal(existsSync(target), false);
+    const restored = await runClientOnTerminal(['restore', snap('enc', T0), 'root.bxar', target, '--keyfile', keyA], env, [{ after: /Password for key file .*a\.key: /, type: 'hunter22\n' }]);
+    assert.equal(restored.code, 0, restored.stdout.toString());
     assert.deepEqual(await compareTrees(small, target), []);
+    const piped = await runClient(['restore', snap('enc', T0), 'root.bxar', join(work, 'x0'), '--keyfile', keyA], env);
+    assert.equal(piped.code, 1);
+    assert.match(piped.stderr, /key file .*a\.key is protected by a password: set BULWARK_ENCRYPTION_PASSWORD, or run on a terminal to be asked for it/);
 
     const noKey = await runClient(['restore', snap('enc', T0), 'root.bxar', join(work, 'x1')], env);
     assert.equal(noKey.code, 1);
@@ -120,6 +142,25 @@ describe('bulwark-client against a real server', () => {
     const wrongKey = await runClient(['restore', snap('enc', T0), 'root.bxar', join(work, 'x2'), '--keyfile', keyB], env);
     assert.equal(wrongKey.code, 1);
     assert.match(wrongKey.stderr, new RegExp(`manifest ${snap('enc', T0)} has a bad signature: signed with key [0-9a-f:]+, not with`));
+  });
+
+  test('on a terminal, backup and restore draw a progress line; with stderr not a terminal they do not', async () => {
+    const small = join(work, 'progress-src');
+    mkdirSync(join(small, 'd'), { recursive: true });
+    writeFileSync(join(small, 'd', 'f.bin'), randomBytes(300_000));
+    const backup = await runClientOnTerminal(['backup', `root.bxar:${small}`, '--backup-id', 'tty', '--backup-time', String(T0)], env);
+    assert.equal(backup.code, 0, backup.stdout.toString());
+    assert.match(backup.stdout.toString(), /\r(root|meta|payload)[^\r\n]*: [\d.]+ (B|KiB|MiB), \d+ files, [\d.]+ MB\/s, sent [\d.]+ (B|KiB|MiB), \d+ % of chunks reused/);
+    assert.match(backup.stdout.toString(), new RegExp(`\r\nsnapshot ${snap('tty', T0)}`), 'the summary starts on a line of its own');
+
+    const restore = await runClientOnTerminal(['restore', snap('tty', T0), 'root.bxar', join(work, 'progress-out')], env);
+    assert.equal(restore.code, 0, restore.stdout.toString());
+    assert.match(restore.stdout.toString(), /\rroot\.bxar: 293 KiB, 2 entries, [\d.]+ MB\/s, 0 unchanged files skipped +\r\nrestored/);
+
+    const piped = await runClient(['restore', snap('tty', T0), 'root.bxar', join(work, 'progress-out')], env);
+    assert.equal(piped.code, 0);
+    assert.equal(piped.stderr, '');
+    assert.match(piped.stdout.toString(), /^restored \d+ entries, 0 B \(1 unchanged files skipped\)/);
   });
 
   test('bad arguments give one line and a non-zero exit', async () => {

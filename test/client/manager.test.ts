@@ -8,11 +8,11 @@ import { removeDataDir, REPO_ROOT, startServer, type StartedServer } from '../he
 const PASSWORD = 'manager-test-password';
 let server: StartedServer;
 let env: NodeJS.ProcessEnv;
-const MANAGER = join(REPO_ROOT, 'bin', 'bulwark-manager.ts');
+const MANAGER = join(REPO_ROOT, 'bin', 'bulwark-manager');
 
 function manager(args: readonly string[], extra: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...CLI_NODE_FLAGS, '--import', 'tsx', MANAGER, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...CLI_NODE_FLAGS, MANAGER, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { CLI_NODE_FLAGS } from '../../bin/cli-node-flags.ts';
 import { REPO_ROOT, serverLogTail, type StartedServer } from './server-process.ts';
 
-export const CLIENT_BIN = join(REPO_ROOT, 'bin', 'bulwark-client.ts');
+/** The program users run (bin/bulwark-client registers tsx itself). */
+export const CLIENT_BIN = join(REPO_ROOT, 'bin', 'bulwark-client');
 
 export interface ClientResult {
   readonly code: number | null;
@@ -28,7 +29,7 @@ export function clientEnv(server: StartedServer, password: string, extra: NodeJS
 
 export function runClient(args: readonly string[], env: NodeJS.ProcessEnv): Promise<ClientResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...CLI_NODE_FLAGS, '--import', 'tsx', CLIENT_BIN, ...args], {
+    const child = spawn(process.execPath, [...CLI_NODE_FLAGS, CLIENT_BIN, ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -36,6 +37,45 @@ export function runClient(args: readonly string[], env: NodeJS.ProcessEnv): Prom
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+  });
+}
+
+const shellQuote = (arg: string) => `'${arg.replaceAll("'", "'\\''")}'`;
+
+/** What to type on the terminal once the output so far matches `after`. */
+export interface TerminalAnswer {
+  readonly after: RegExp;
+  readonly type: string;
+}
+
+/**
+ * Runs the client on a real terminal: a pseudo-terminal made by script(1)
+ * (util-linux), which passes what is typed to it and copies everything the
+ * client writes to stdout or stderr back (as `stdout`, with the terminal's
+ * CRLF). Each answer is typed once its prompt has appeared, as a person
+ * would (typed ahead, a line could reach the prompt before it is ready).
+ */
+export function runClientOnTerminal(args: readonly string[], env: NodeJS.ProcessEnv, answers: readonly TerminalAnswer[] = []): Promise<ClientResult> {
+  const command = [process.execPath, ...CLI_NODE_FLAGS, CLIENT_BIN, ...args].map(shellQuote).join(' ');
+  return new Promise((resolve) => {
+    // The timeout only ends a run that waits for an answer it will never get (a prompt that did not match).
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], timeout: 120_000 });
+    const out: Buffer[] = [];
+    let err = '';
+    let answered = 0;
+    const answer = () => {
+      const next = answers[answered];
+      if (!next || !next.after.test(Buffer.concat(out).toString())) return;
+      answered++;
+      child.stdin.write(next.type);
+      answer();
+    };
+    child.stdout.on('data', (d: Buffer) => {
+      out.push(d);
+      answer();
+    });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
     child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
   });

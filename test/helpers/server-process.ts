@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const SERVER_BIN = join(REPO_ROOT, 'bin', 'bulwark-server.ts');
+export const SERVER_BIN = join(REPO_ROOT, 'bin', 'bulwark-server');
 
 export interface RunResult {
   readonly code: number | null;
@@ -21,7 +21,7 @@ export interface RunResult {
 }
 
 export function runServer(args: readonly string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<RunResult>; out: { stdout: string; stderr: string } } {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_BIN, ...args], {
+  const child = spawn(process.execPath, [SERVER_BIN, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, BULWARK_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
