@@ -28,3 +28,22 @@ export const imageIndexName = (name: string) => `${name}.img.fidx`;
 export const treeMetaIndexName = (name: string) => `${name}.mbxar.didx`;
 export const treePayloadIndexName = (name: string) => `${name}.pbxar.didx`;
 export const treeCatalogName = (name: string) => `${name}.bcat.blob`;
+
+const SERVER_FILE = /^(.+?)\.(mbxar\.didx|pbxar\.didx|bcat\.blob|img\.fidx|didx|fidx|blob)$/;
+
+/**
+ * The archives of a snapshot's files as users name them in `restore`:
+ * a tree's three files are `NAME.bxar`, an image `NAME.img`; anything else
+ * loses its server extension (.didx, .fidx, .blob), as PBS lists them.
+ * Sorted, each once.
+ */
+export function archiveNames(filenames: readonly string[]): string[] {
+  const names = filenames.map((f) => {
+    const m = SERVER_FILE.exec(f);
+    if (!m) return f;
+    const [, base, ext] = m;
+    if (ext === 'mbxar.didx' || ext === 'pbxar.didx' || ext === 'bcat.blob') return `${base}.bxar`;
+    return ext === 'img.fidx' ? `${base}.img` : base!;
+  });
+  return [...new Set(names)].sort();
+}

@@ -3,6 +3,7 @@
  * admin API, printed as a table or as JSON with PBS's field names.
  */
 import { formatBackupTime } from '../../datastore/names.ts';
+import { archiveNames } from '../archive-spec.ts';
 import type { ServerConnection } from '../connection.ts';
 import { humanBytes, render, type OutputFormat } from '../output.ts';
 
@@ -52,7 +53,7 @@ export async function listSnapshots(conn: ServerConnection, group: string | unde
   return render(format, rows, [
     { header: 'snapshot', value: (r) => `${r['backup-type']}/${r['backup-id']}/${formatBackupTime(r['backup-time'])}` },
     { header: 'size', value: (r) => humanBytes(r.size), align: 'right' },
-    { header: 'files', value: (r) => r.files.map((f) => f.filename).join(' ') },
+    { header: 'archives', value: (r) => archiveNames(r.files.map((f) => f.filename)).join(' ') },
     { header: 'protected', value: (r) => (r.protected ? 'yes' : '') },
   ]);
 }

@@ -79,8 +79,10 @@ describe('bulwark-client against a real server', () => {
     assert.ok((snaps[0]!.size as number) > 100_000_000);
     const groups = JSON.parse(await client(['list', '--output-format', 'json'], env)) as Record<string, unknown>[];
     assert.ok(groups.some((g) => g['backup-id'] === 'full' && g['backup-count'] === 1));
-    const table = await client(['snapshot', 'list'], env);
-    assert.match(table, /host\/full\//);
+    // The table names archives as restore takes them; JSON keeps the server's file names.
+    const table = await client(['snapshot', 'list', 'host/full'], env);
+    assert.match(table, new RegExp(`^${snap('full', T0)} +[\\d.]+ MiB +disk\\.img root\\.bxar *$`, 'm'));
+    assert.deepEqual((snaps[0]!.files as { filename: string }[]).map((f) => f.filename).sort(), ['disk.img.fidx', 'root.bcat.blob', 'root.mbxar.didx', 'root.pbxar.didx']);
     const [status] = JSON.parse(await client(['status', '--output-format', 'json'], env)) as { store: string; total: number; used: number; avail: number }[];
     assert.equal(status!.store, 'store1');
     assert.ok(status!.total > 0 && status!.used > 0 && status!.avail > 0 && status!.used <= status!.total);
