@@ -17,7 +17,7 @@ import { DirectWebSocket } from './direct-websocket.ts';
 import { wsFrameSocket } from './frame-socket.ts';
 import { RpcSession } from './rpc.ts';
 import type { TicketCache } from './ticket-cache.ts';
-import { isCertificateError, normaliseFingerprint, pinnedTrust, trustFor, type TrustOptions } from './tls-pin.ts';
+import { isCertificateError, normaliseFingerprint, pinnedTrust, trustFor, type TrustOptions, untrustedServer } from './tls-pin.ts';
 
 /** Which snapshot a protocol session works on. */
 export interface SnapshotTarget {
@@ -154,7 +154,11 @@ export class ServerConnection {
           });
         },
       );
-      req.on('error', (err) => reject(bulwarkError('BULWARK_IO', `${this.repo.host}:${this.repo.port}`, err.message, { cause: err })));
+      req.on('error', (err) => {
+        const { host, port } = this.repo;
+        if (this.#trust.ca === undefined && isCertificateError(err)) void untrustedServer(host, port, err).then(reject);
+        else reject(bulwarkError('BULWARK_IO', `${host}:${port}`, err.message, { cause: err }));
+      });
       req.end(body);
     });
   }

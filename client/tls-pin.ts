@@ -33,10 +33,9 @@ function toPem(cert: PeerCertificate): string {
 /** Trust exactly the certificate `pem` (a pinned one), whatever host name it carries. */
 export const pinnedTrust = (pem: string): TrustOptions => ({ ca: pem, checkServerIdentity: () => undefined, rejectUnauthorized: true });
 
-export async function trustFor(host: string, port: number, fingerprint?: string): Promise<TrustOptions> {
-  if (fingerprint === undefined) return { rejectUnauthorized: true };
-  const want = normaliseFingerprint(fingerprint);
-  const cert = await new Promise<PeerCertificate>((resolve, reject) => {
+/** The certificate the server presents, from a bare handshake that sends nothing. */
+function peerCertificate(host: string, port: number): Promise<PeerCertificate> {
+  return new Promise<PeerCertificate>((resolve, reject) => {
     const socket = connect({ host, port, rejectUnauthorized: false, servername: isIpLiteral(host) ? undefined : host }, () => {
       const peer = socket.getPeerCertificate(false);
       socket.end();
@@ -44,11 +43,31 @@ export async function trustFor(host: string, port: number, fingerprint?: string)
     });
     socket.on('error', (err) => reject(bulwarkError('BULWARK_IO', `${host}:${port}`, err.message, { cause: err })));
   });
+}
+
+export async function trustFor(host: string, port: number, fingerprint?: string): Promise<TrustOptions> {
+  if (fingerprint === undefined) return { rejectUnauthorized: true };
+  const want = normaliseFingerprint(fingerprint);
+  const cert = await peerCertificate(host, port);
   const got = cert.fingerprint256.toLowerCase();
   if (got !== want) {
     throw bulwarkError('BULWARK_UNAUTHORIZED', `server certificate fingerprint ${got} does not match the pinned ${want}`);
   }
   return pinnedTrust(toPem(cert));
+}
+
+/**
+ * The error for a server whose certificate no system CA vouches for (the
+ * server's own self-signed one, unpinned): it names the certificate's
+ * fingerprint, for the user to compare with the one the server printed at
+ * start and pin, as proxmox-backup-client shows it.
+ */
+export async function untrustedServer(host: string, port: number, cause: Error): Promise<Error> {
+  const fingerprint = await peerCertificate(host, port).then((c) => c.fingerprint256.toLowerCase(), () => undefined);
+  const advice = fingerprint === undefined
+    ? 'pin its fingerprint with --fingerprint or BULWARK_FINGERPRINT'
+    : `if its fingerprint ${fingerprint} is the one the server printed at start, pin it with --fingerprint or BULWARK_FINGERPRINT`;
+  return bulwarkError('BULWARK_UNAUTHORIZED', `the certificate of ${host}:${port} is not trusted (${cause.message}); ${advice}`, { cause });
 }
 
 /** Whether a connection failed because the server's certificate is not the trusted one. */

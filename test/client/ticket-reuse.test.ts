@@ -69,3 +69,11 @@ test('a kept certificate the server no longer presents gives the fingerprint mis
   assert.equal(r.code, 1);
   assert.match(r.stderr, /does not match the pinned/);
 });
+
+test('without a pin, the server\'s self-signed certificate is refused with its fingerprint to check and pin', async () => {
+  const { BULWARK_FINGERPRINT: pin, ...unpinned } = env;
+  const r = await runClient(['list'], { ...unpinned, BULWARK_FINGERPRINT: undefined });
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, `bulwark-client: authentication failed: the certificate of 127.0.0.1:${server.port} is not trusted (self-signed certificate); `
+    + `if its fingerprint ${pin} is the one the server printed at start, pin it with --fingerprint or BULWARK_FINGERPRINT\n`);
+});
