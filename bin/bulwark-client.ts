@@ -8,9 +8,10 @@ import { backupCommand } from '../client/commands/backup.ts';
 import { catalogCommand } from '../client/commands/catalog.ts';
 import { keyCreate, keyShow } from '../client/commands/key.ts';
 import { datastoreStatus, listGroups, listSnapshots } from '../client/commands/listing.ts';
+import { createNamespace, deleteNamespace, listNamespaces } from '../client/commands/namespace.ts';
 import { restoreCommand } from '../client/commands/restore.ts';
-import { connectFromEnv } from '../client/cli-env.ts';
-import { parseOutputFormat } from '../client/output.ts';
+import { type CommonOptions, connectFromEnv } from '../client/cli-env.ts';
+import { type OutputFormat, parseOutputFormat } from '../client/output.ts';
 import { bulwarkError, isBulwarkError } from '../errors.ts';
 
 const HELP = `Usage: bulwark-client <command> [options]
@@ -26,6 +27,9 @@ Commands:
   list                                     list backup groups
   catalog SNAPSHOT NAME.bxar [DIR]         list the entries of a tree archive
   status                                   datastore usage
+  namespace list [NS]                      list the namespaces (below NS)
+  namespace create NS                      create a namespace (its parent must exist)
+  namespace delete NS [--delete-groups]    delete an empty namespace (or with its groups)
   key create [PATH] [--kdf scrypt|none]    create an encryption key (scrypt: password-protected)
   key show [PATH]                          show a key's fingerprint
 
@@ -55,6 +59,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
       exclude: { type: 'string', multiple: true },
       pattern: { type: 'string' },
       kdf: { type: 'string' },
+      'delete-groups': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -77,6 +82,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
       return listSnapshots(await connectFromEnv(values, env), args[1], values.ns, format);
     case 'status':
       return datastoreStatus(await connectFromEnv(values, env), format);
+    case 'namespace':
+      return namespaceCommand(args, values, format, env);
     case 'key':
       if (args[0] === 'create') return keyCreate(args[1], values.kdf ?? 'scrypt', env);
       if (args[0] === 'show') return keyShow(args[1], format, env);
@@ -84,6 +91,17 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
     default:
       throw bulwarkError('BULWARK_USAGE', `unknown command ${JSON.stringify(command)} (see --help)`);
   }
+}
+
+async function namespaceCommand(args: string[], values: CommonOptions & { 'delete-groups'?: boolean }, format: OutputFormat, env: NodeJS.ProcessEnv): Promise<string> {
+  const [sub, ns] = args;
+  if (sub !== 'list' && sub !== 'create' && sub !== 'delete') {
+    throw bulwarkError('BULWARK_USAGE', `unknown namespace command ${JSON.stringify(sub ?? '')} (use list, create or delete)`);
+  }
+  const conn = await connectFromEnv(values, env);
+  if (sub === 'list') return listNamespaces(conn, ns, format);
+  if (sub === 'create') return createNamespace(conn, ns);
+  return deleteNamespace(conn, ns, values['delete-groups'] === true);
 }
 
 const isParseArgsError = (err: unknown): err is Error => (err as { code?: unknown })?.code?.toString().startsWith('ERR_PARSE_ARGS') === true;

@@ -159,7 +159,7 @@ export async function removeNamespace(store: string, ns: BackupNamespace, opts: 
     const children = (await listNamespaces(store, ns, 1)).length - 1;
     if (groups.length > 0 || children > 0) {
       throw bulwarkError('BULWARK_NAMESPACE_NOT_EMPTY', ns.toString(),
-        `it holds ${plural(groups.length, 'backup group')} and ${plural(children, 'child namespace')}; delete the groups first or ask for deleteGroups`);
+        `it holds ${plural(groups.length, 'backup group')} and ${plural(children, 'child namespace')}; delete the groups first, or delete with delete-groups (bulwark-client namespace delete --delete-groups)`);
     }
     if (!(await removeNamespaceSkeleton(nsDir))) throw bulwarkError('BULWARK_NAMESPACE_NOT_EMPTY', ns.toString(), 'it contains files that are not backups');
     return { removedNamespaces: [ns], removedGroups: [], removedSnapshots: [] };

@@ -165,6 +165,30 @@ describe('bulwark-client against a real server', () => {
     assert.match(piped.stdout.toString(), /^restored \d+ entries, 0 B \(1 unchanged files skipped\)/);
   });
 
+  test('namespaces: created, backed up into, listed and deleted from the client', async () => {
+    assert.equal(await client(['namespace', 'create', 'prod'], env), 'created namespace prod\n');
+    assert.equal(await client(['namespace', 'create', 'prod/web'], env), 'created namespace prod/web\n');
+    const orphan = await runClient(['namespace', 'create', 'none/x'], env);
+    assert.equal(orphan.code, 1);
+    assert.equal(orphan.stderr, "bulwark-client: namespace 'none' not found\n");
+    const small = join(work, 'ns-src');
+    mkdirSync(small);
+    writeFileSync(join(small, 'f.txt'), 'in a namespace\n');
+    await client(['backup', `root.bxar:${small}`, '--ns', 'prod/web', '--backup-id', 'nsd', '--backup-time', String(T0)], env);
+    assert.deepEqual(JSON.parse(await client(['namespace', 'list', 'prod', '--output-format', 'json'], env)), [{ ns: 'prod' }, { ns: 'prod/web' }]);
+    const one = await runClient(['restore', snap('nsd', T0), 'root.bxar/f.txt', '-', '--ns', 'prod/web'], env);
+    assert.equal(one.stdout.toString(), 'in a namespace\n');
+
+    // A namespace holding groups is deleted only when asked to take them along.
+    const refused = await runClient(['namespace', 'delete', 'prod/web'], env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /namespace prod\/web is not empty: it holds 1 backup group .*--delete-groups/);
+    assert.equal(JSON.parse(await client(['list', '--ns', 'prod/web', '--output-format', 'json'], env)).length, 1);
+    assert.equal(await client(['namespace', 'delete', 'prod/web', '--delete-groups'], env), 'deleted namespace prod/web with its groups\n');
+    assert.deepEqual(JSON.parse(await client(['namespace', 'list', '--output-format', 'json'], env)).map((r: { ns: string }) => r.ns).filter((n: string) => n.startsWith('prod')), ['prod']);
+    assert.equal((await runClient(['namespace', 'delete', '/'], env)).code, 2);
+  });
+
   test('bad arguments give one line and a non-zero exit', async () => {
     const r1 = await runClient(['backup', 'nonsense'], env);
     assert.equal(r1.code, 1);
