@@ -9,6 +9,7 @@ import { catalogCommand } from '../client/commands/catalog.ts';
 import { keyCreate, keyShow } from '../client/commands/key.ts';
 import { datastoreStatus, listGroups, listSnapshots } from '../client/commands/listing.ts';
 import { createNamespace, deleteNamespace, listNamespaces } from '../client/commands/namespace.ts';
+import { forgetSnapshot, KEEP_OPTIONS, type KeepOptions, pruneGroup, snapshotNotes, snapshotProtected } from '../client/commands/snapshot-admin.ts';
 import { restoreCommand } from '../client/commands/restore.ts';
 import { type CommonOptions, connectFromEnv } from '../client/cli-env.ts';
 import { type OutputFormat, parseOutputFormat } from '../client/output.ts';
@@ -24,6 +25,12 @@ Commands:
       ARCHIVE: NAME.bxar (TARGET a directory), NAME.img (a file, device or -),
       NAME.bxar/PATH with TARGET - (one file to stdout)
   snapshot list [TYPE/ID]                  list snapshots
+  snapshot forget SNAPSHOT                 remove a snapshot
+  snapshot protected show|update SNAPSHOT [true|false]
+                                           a protected snapshot is kept by prune
+  snapshot notes show|update SNAPSHOT [NOTES]
+  prune TYPE/ID [--keep-last N] [--keep-hourly N] [--keep-daily N]
+      [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--dry-run]
   list                                     list backup groups
   catalog SNAPSHOT NAME.bxar [DIR]         list the entries of a tree archive
   status                                   datastore usage
@@ -60,6 +67,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
       pattern: { type: 'string' },
       kdf: { type: 'string' },
       'delete-groups': { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      ...Object.fromEntries(KEEP_OPTIONS.map((o) => [o, { type: 'string' as const }])),
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -78,8 +87,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
     case 'list':
       return listGroups(await connectFromEnv(values, env), values.ns, format);
     case 'snapshot':
-      if (args[0] !== 'list') throw bulwarkError('BULWARK_USAGE', `unknown snapshot command ${JSON.stringify(args[0] ?? '')} (use list)`);
-      return listSnapshots(await connectFromEnv(values, env), args[1], values.ns, format);
+      return snapshotCommand(args, values, format, env);
+    case 'prune':
+      return pruneGroup(await connectFromEnv(values, env), args[0], values as KeepOptions, { ...(values.ns && { ns: values.ns }), dryRun: values['dry-run'] === true }, format);
     case 'status':
       return datastoreStatus(await connectFromEnv(values, env), format);
     case 'namespace':
@@ -91,6 +101,18 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
     default:
       throw bulwarkError('BULWARK_USAGE', `unknown command ${JSON.stringify(command)} (see --help)`);
   }
+}
+
+async function snapshotCommand(args: string[], values: CommonOptions & { ns?: string }, format: OutputFormat, env: NodeJS.ProcessEnv): Promise<string> {
+  const [sub, ...rest] = args;
+  if (sub !== 'list' && sub !== 'forget' && sub !== 'protected' && sub !== 'notes') {
+    throw bulwarkError('BULWARK_USAGE', `unknown snapshot command ${JSON.stringify(sub ?? '')} (use list, forget, protected or notes)`);
+  }
+  const conn = await connectFromEnv(values, env);
+  if (sub === 'list') return listSnapshots(conn, rest[0], values.ns, format);
+  if (sub === 'forget') return forgetSnapshot(conn, rest[0], values.ns);
+  if (sub === 'protected') return snapshotProtected(conn, rest, values.ns, format);
+  return snapshotNotes(conn, rest, values.ns, format);
 }
 
 async function namespaceCommand(args: string[], values: CommonOptions & { 'delete-groups'?: boolean }, format: OutputFormat, env: NodeJS.ProcessEnv): Promise<string> {

@@ -189,6 +189,41 @@ describe('bulwark-client against a real server', () => {
     assert.equal((await runClient(['namespace', 'delete', '/'], env)).code, 2);
   });
 
+  test('snapshot forget, protected and notes, and prune of a group, from the client', async () => {
+    const small = join(work, 'adm-src');
+    mkdirSync(small);
+    writeFileSync(join(small, 'f.txt'), 'x\n');
+    const times = [4, 3, 2, 1].map((d) => T0 - d * 86400);
+    for (const t of times) await client(['backup', `root.bxar:${small}`, '--backup-id', 'adm', '--backup-time', String(t)], env);
+    const oldest = snap('adm', times[0]!);
+    assert.equal(await client(['snapshot', 'protected', 'update', oldest, 'true'], env), `snapshot ${oldest} is now protected\n`);
+    assert.equal(await client(['snapshot', 'protected', 'show', oldest], env), 'true\n');
+    await client(['snapshot', 'notes', 'update', oldest, 'before the upgrade\nsecond line'], env);
+    assert.equal(await client(['snapshot', 'notes', 'show', oldest], env), 'before the upgrade\nsecond line\n');
+
+    type Row = { 'backup-time': number; keep: boolean; protected: boolean };
+    const dry = JSON.parse(await client(['prune', 'host/adm', '--keep-last', '1', '--dry-run', '--output-format', 'json'], env)) as Row[];
+    assert.deepEqual(dry.map((r) => [r['backup-time'], r.keep, r.protected]), [[times[3], true, false], [times[2], false, false], [times[1], false, false], [times[0], true, true]]);
+    assert.equal(JSON.parse(await client(['snapshot', 'list', 'host/adm', '--output-format', 'json'], env)).length, 4, 'a dry run removes nothing');
+    const text = await client(['prune', 'host/adm', '--keep-last', '1'], env);
+    assert.match(text, new RegExp(`${snap('adm', times[1]!)} +remove`));
+    assert.match(text, new RegExp(`${oldest} +keep \\(protected\\)`));
+    const left = JSON.parse(await client(['snapshot', 'list', 'host/adm', '--output-format', 'json'], env)) as { 'backup-time': number }[];
+    assert.deepEqual(left.map((r) => r['backup-time']), [times[0], times[3]]);
+
+    const refused = await runClient(['snapshot', 'forget', oldest], env);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stderr, `bulwark-client: snapshot ${oldest} is protected; remove the protection first\n`);
+    await client(['snapshot', 'protected', 'update', oldest, 'false'], env);
+    assert.equal(await client(['snapshot', 'forget', oldest], env), `removed snapshot ${oldest}\n`);
+    assert.equal(JSON.parse(await client(['snapshot', 'list', 'host/adm', '--output-format', 'json'], env)).length, 1);
+
+    const badKeep = await runClient(['prune', 'host/adm', '--keep-last', 'all'], env);
+    assert.equal(badKeep.code, 1);
+    assert.equal(badKeep.stderr, 'bulwark-client: invalid value for --keep-last: all (a count)\n');
+    assert.equal((await runClient(['snapshot', 'protected', 'update', snap('adm', times[3]!), 'maybe'], env)).code, 2);
+  });
+
   test('bad arguments give one line and a non-zero exit', async () => {
     const r1 = await runClient(['backup', 'nonsense'], env);
     assert.equal(r1.code, 1);

@@ -1,0 +1,88 @@
+/**
+ * What proxmox-backup-client does to one snapshot or group besides backing
+ * up and restoring: `snapshot forget`, `snapshot protected show|update`,
+ * `snapshot notes show|update`, and `prune GROUP` with PBS's keep options
+ * (`--dry-run` lists what would go). The server checks the privileges
+ * (Datastore.Modify, or Datastore.Prune / Backup on an owned group).
+ */
+import { parseGroupRef, parseSnapshotRef } from '../../datastore/backup-ref.ts';
+import { formatBackupTime } from '../../datastore/names.ts';
+import { bulwarkError } from '../../errors.ts';
+import type { ServerConnection } from '../connection.ts';
+import { render, type OutputFormat } from '../output.ts';
+
+const storePath = (conn: ServerConnection, call: string) => `/admin/datastore/${encodeURIComponent(conn.repo.store)}/${call}`;
+
+/** The query naming a snapshot (and its namespace) as the API takes it. */
+function snapshotQuery(text: string | undefined, ns: string | undefined): { name: string; query: string } {
+  if (!text) throw bulwarkError('BULWARK_USAGE', 'a snapshot is needed (TYPE/ID/TIME, e.g. host/web1/2026-11-24T10:00:00Z)');
+  const dir = parseSnapshotRef(text);
+  const q = new URLSearchParams({ 'backup-type': dir.type, 'backup-id': dir.id, 'backup-time': String(dir.time), ...(ns && { ns }) });
+  return { name: `${dir.type}/${dir.id}/${formatBackupTime(dir.time)}`, query: q.toString() };
+}
+
+export async function forgetSnapshot(conn: ServerConnection, text: string | undefined, ns: string | undefined): Promise<string> {
+  const { name, query } = snapshotQuery(text, ns);
+  await conn.api('DELETE', `${storePath(conn, 'snapshots')}?${query}`);
+  return `removed snapshot ${name}\n`;
+}
+
+const BOOL: Readonly<Record<string, boolean>> = { true: true, '1': true, yes: true, on: true, false: false, '0': false, no: false, off: false };
+
+export async function snapshotProtected(conn: ServerConnection, args: readonly string[], ns: string | undefined, format: OutputFormat): Promise<string> {
+  const [action, text, value] = args;
+  const { name, query } = snapshotQuery(text, ns);
+  if (action === 'show') {
+    const isProtected = (await conn.api('GET', `${storePath(conn, 'protected')}?${query}`)) as boolean;
+    return format === 'text' ? `${isProtected}\n` : `${JSON.stringify(isProtected)}\n`;
+  }
+  if (action !== 'update') throw bulwarkError('BULWARK_USAGE', `unknown snapshot protected command ${JSON.stringify(action ?? '')} (use show or update)`);
+  const flag = value === undefined ? undefined : BOOL[value.toLowerCase()];
+  if (flag === undefined) throw bulwarkError('BULWARK_USAGE', 'snapshot protected update needs SNAPSHOT true|false');
+  await conn.api('PUT', storePath(conn, 'protected'), JSON.stringify({ ...Object.fromEntries(new URLSearchParams(query)), protected: flag }));
+  return `snapshot ${name} is ${flag ? 'now' : 'no longer'} protected\n`;
+}
+
+export async function snapshotNotes(conn: ServerConnection, args: readonly string[], ns: string | undefined, format: OutputFormat): Promise<string> {
+  const [action, text, notes] = args;
+  const { name, query } = snapshotQuery(text, ns);
+  if (action === 'show') {
+    const current = (await conn.api('GET', `${storePath(conn, 'notes')}?${query}`)) as string;
+    if (format !== 'text') return `${JSON.stringify(current)}\n`;
+    return current.length === 0 || current.endsWith('\n') ? current : `${current}\n`;
+  }
+  if (action !== 'update') throw bulwarkError('BULWARK_USAGE', `unknown snapshot notes command ${JSON.stringify(action ?? '')} (use show or update)`);
+  if (notes === undefined) throw bulwarkError('BULWARK_USAGE', 'snapshot notes update needs SNAPSHOT NOTES');
+  await conn.api('PUT', storePath(conn, 'notes'), JSON.stringify({ ...Object.fromEntries(new URLSearchParams(query)), notes }));
+  return `notes of ${name} updated\n`;
+}
+
+export const KEEP_OPTIONS = ['keep-last', 'keep-hourly', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly'] as const;
+export type KeepOptions = Partial<Record<(typeof KEEP_OPTIONS)[number], string>>;
+
+interface PruneRow {
+  'backup-type': string;
+  'backup-id': string;
+  'backup-time': number;
+  keep: boolean;
+  protected: boolean;
+}
+
+export async function pruneGroup(conn: ServerConnection, text: string | undefined, keep: KeepOptions, opts: { ns?: string; dryRun: boolean }, format: OutputFormat): Promise<string> {
+  if (!text) throw bulwarkError('BULWARK_USAGE', 'prune needs a group (TYPE/ID, e.g. host/web1)');
+  const group = parseGroupRef(text);
+  const params: Record<string, unknown> = { 'backup-type': group.type, 'backup-id': group.id, ...(opts.ns && { ns: opts.ns }), ...(opts.dryRun && { 'dry-run': true }) };
+  for (const option of KEEP_OPTIONS) {
+    const value = keep[option];
+    if (value === undefined) continue;
+    if (!/^\d+$/.test(value)) throw bulwarkError('BULWARK_INVALID_ARGUMENT', `--${option}`, `${value} (a count)`);
+    params[option] = Number(value);
+  }
+  const rows = (await conn.api('POST', storePath(conn, 'prune'), JSON.stringify(params))) as PruneRow[];
+  rows.sort((a, b) => b['backup-time'] - a['backup-time']);
+  const table = render(format, rows, [
+    { header: 'snapshot', value: (r) => `${r['backup-type']}/${r['backup-id']}/${formatBackupTime(r['backup-time'])}` },
+    { header: 'action', value: (r) => (r.keep ? (r.protected ? 'keep (protected)' : 'keep') : 'remove') },
+  ]);
+  return format === 'text' && opts.dryRun ? `${table}(dry run: nothing was removed)\n` : table;
+}
