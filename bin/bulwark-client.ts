@@ -37,7 +37,8 @@ Commands:
   namespace list [NS]                      list the namespaces (below NS)
   namespace create NS                      create a namespace (its parent must exist)
   namespace delete NS [--delete-groups]    delete an empty namespace (or with its groups)
-  key create [PATH] [--kdf scrypt|none]    create an encryption key (scrypt: password-protected)
+  key create [PATH] [--kdf scrypt|none]    create an encryption key (scrypt: password-protected);
+      default PATH ~/.config/bulwark/encryption-key.json, used when no --keyfile is given
   key show [PATH]                          show a key's fingerprint
 
 SNAPSHOT is TYPE/ID/TIME, e.g. host/web1/2026-11-24T10:00:00Z.
@@ -46,7 +47,9 @@ Common options:
   --repository [[user@realm[!token]@]host[:port]:]store   (env BULWARK_REPOSITORY)
   --fingerprint FP    pin the server certificate's SHA-256 fingerprint (env BULWARK_FINGERPRINT)
   --ns NS             namespace (a/b/c)
-  --keyfile F         encryption key file (its password from BULWARK_ENCRYPTION_PASSWORD, or asked)
+  --keyfile F         encryption key file (its password from BULWARK_ENCRYPTION_PASSWORD, or asked);
+                      without it the default key (see key create) is used if it exists
+  --crypt-mode none|encrypt   no key even if a default one exists / fail without a key
   --output-format text|json|json-pretty
 Environment: BULWARK_PASSWORD (the password, or the API token secret)
 `;
@@ -63,6 +66,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
       'backup-id': { type: 'string' },
       'backup-time': { type: 'string' },
       keyfile: { type: 'string' },
+      'crypt-mode': { type: 'string' },
       exclude: { type: 'string', multiple: true },
       pattern: { type: 'string' },
       kdf: { type: 'string' },

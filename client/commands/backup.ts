@@ -4,7 +4,7 @@
  * [--backup-time EPOCH]`.
  */
 import { hostname } from 'node:os';
-import { loadClientKey } from '../key-password.ts';
+import { chooseKey, type KeyChoice } from '../key-file.ts';
 import { isBackupType, validateBackupId, type BackupType } from '../../datastore/names.ts';
 import { bulwarkError } from '../../errors.ts';
 import { parseArchiveSpec } from '../archive-spec.ts';
@@ -13,11 +13,10 @@ import { connectFromEnv, type CommonOptions } from '../cli-env.ts';
 import { humanBytes, type OutputFormat } from '../output.ts';
 import { backupLine, progressPrinter } from '../progress.ts';
 
-export interface BackupCommandOptions extends CommonOptions {
+export interface BackupCommandOptions extends CommonOptions, KeyChoice {
   readonly ns?: string;
   readonly 'backup-type'?: string;
   readonly 'backup-id'?: string;
-  readonly keyfile?: string;
   readonly exclude?: readonly string[];
   readonly 'backup-time'?: string;
 }
@@ -31,7 +30,7 @@ export async function backupCommand(specs: readonly string[], opts: BackupComman
   const timeText = opts['backup-time'];
   if (timeText !== undefined && !/^\d+$/.test(timeText)) throw bulwarkError('BULWARK_INVALID_ARGUMENT', '--backup-time', `${timeText} (epoch seconds)`);
   const backupTime = timeText !== undefined ? Number(timeText) : Math.floor(Date.now() / 1000);
-  const key = opts.keyfile ? await loadClientKey(opts.keyfile, env) : undefined;
+  const key = await chooseKey(opts, env);
 
   const conn = await connectFromEnv(opts, env);
   const progress = progressPrinter(backupLine);

@@ -1,6 +1,6 @@
 /** `bulwark-client catalog SNAPSHOT NAME.bxar [DIR]`: the entries of a tree archive, from its catalog. */
 import { parseSnapshotRef } from '../../datastore/backup-ref.ts';
-import { loadClientKey } from '../key-password.ts';
+import { chooseKey, type KeyChoice } from '../key-file.ts';
 import { formatBackupTime } from '../../datastore/names.ts';
 import { bulwarkError } from '../../errors.ts';
 import { displayPath } from '../archive/format.ts';
@@ -8,13 +8,13 @@ import { connectFromEnv, type CommonOptions } from '../cli-env.ts';
 import { humanBytes, render, type OutputFormat } from '../output.ts';
 import { loadCatalog, openReader } from '../restore-job.ts';
 
-export async function catalogCommand(args: readonly string[], opts: CommonOptions & { ns?: string; keyfile?: string }, format: OutputFormat, env: NodeJS.ProcessEnv): Promise<string> {
+export async function catalogCommand(args: readonly string[], opts: CommonOptions & KeyChoice & { ns?: string }, format: OutputFormat, env: NodeJS.ProcessEnv): Promise<string> {
   const [snapText, archive, dir] = args;
   if (!snapText || !archive) throw bulwarkError('BULWARK_USAGE', 'catalog needs SNAPSHOT NAME.bxar [DIR]');
   const m = /^(.+)\.bxar$/.exec(archive);
   if (!m) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'archive', `${archive} (a catalog exists for NAME.bxar archives)`);
   const snap = parseSnapshotRef(snapText);
-  const key = opts.keyfile ? await loadClientKey(opts.keyfile, env) : undefined;
+  const key = await chooseKey(opts, env);
   const conn = await connectFromEnv(opts, env);
   const { rpc, manifest } = await openReader(conn, { ...(opts.ns && { ns: opts.ns }), type: snap.type, id: snap.id, time: snap.time }, key);
   try {

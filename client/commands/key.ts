@@ -5,20 +5,14 @@
  * its default key under ~/.config/proxmox-backup/. As with PBS, a new key
  * is protected by a password (scrypt) unless `--kdf none` says otherwise;
  * the password comes from BULWARK_ENCRYPTION_PASSWORD or the terminal
- * (key-password.ts).
+ * (key-file.ts).
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { generateKey, saveKeyFile, type KeyFile } from '../../datastore/crypt-key.ts';
 import { bulwarkError } from '../../errors.ts';
-import { loadClientKey, newKeyPassword } from '../key-password.ts';
+import { defaultKeyPath, loadClientKey, newKeyPassword } from '../key-file.ts';
 import { render, type OutputFormat } from '../output.ts';
-
-export function defaultKeyPath(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.length > 0 ? env.XDG_CONFIG_HOME : join(homedir(), '.config');
-  return join(base, 'bulwark', 'encryption-key.json');
-}
 
 export async function keyCreate(path: string | undefined, kdf: string, env: NodeJS.ProcessEnv): Promise<string> {
   const file = path ?? defaultKeyPath(env);

@@ -5,7 +5,7 @@
  * write one file of the tree to stdout.
  */
 import type { CryptKey } from '../../datastore/crypt-key.ts';
-import { loadClientKey } from '../key-password.ts';
+import { chooseKey, type KeyChoice } from '../key-file.ts';
 import { parseSnapshotRef } from '../../datastore/backup-ref.ts';
 import { bulwarkError } from '../../errors.ts';
 import { connectFromEnv, type CommonOptions } from '../cli-env.ts';
@@ -14,9 +14,8 @@ import { progressPrinter, restoreLine } from '../progress.ts';
 import type { ExtractStats } from '../archive/extract.ts';
 import { openReader, RestorePools, restoreImage, restoreSingleFile, restoreTree } from '../restore-job.ts';
 
-export interface RestoreCommandOptions extends CommonOptions {
+export interface RestoreCommandOptions extends CommonOptions, KeyChoice {
   readonly ns?: string;
-  readonly keyfile?: string;
   readonly pattern?: string;
 }
 
@@ -24,7 +23,7 @@ export async function restoreCommand(args: readonly string[], opts: RestoreComma
   const [snapText, archive, target] = args;
   if (!snapText || !archive || !target) throw bulwarkError('BULWARK_USAGE', 'restore needs SNAPSHOT ARCHIVE TARGET (e.g. host/web1/2026-11-24T10:00:00Z root.bxar /restore)');
   const snap = parseSnapshotRef(snapText);
-  const key = opts.keyfile ? await loadClientKey(opts.keyfile, env) : undefined;
+  const key = await chooseKey(opts, env);
   const ref = parseArchive(archive);
   // A tree restore's worker threads boot while the connection is made.
   const pools = ref.kind === 'tree' && target !== '-' ? new RestorePools({ ...(key && { key }) }) : undefined;

@@ -146,6 +146,37 @@ describe('bulwark-client against a real server', () => {
     assert.match(wrongKey.stderr, new RegExp(`manifest ${snap('enc', T0)} has a bad signature: signed with key [0-9a-f:]+, not with`));
   });
 
+  test('the default key encrypts and decrypts without --keyfile; --crypt-mode none and encrypt override it', async () => {
+    const small = join(work, 'default-key-src');
+    mkdirSync(small);
+    writeFileSync(join(small, 'f.txt'), 'default key\n');
+    const keyEnv = { ...env, XDG_CONFIG_HOME: join(work, 'config-with-key') };
+    const noKeyEnv = { ...env, XDG_CONFIG_HOME: join(work, 'config-without-key') };
+    const mustEncrypt = await runClient(['backup', `root.bxar:${small}`, '--backup-id', 'dk', '--crypt-mode', 'encrypt'], noKeyEnv);
+    assert.equal(mustEncrypt.code, 1);
+    assert.match(mustEncrypt.stderr, /--crypt-mode encrypt: no key: pass --keyfile, or create the default key .*config-without-key\/bulwark\/encryption-key\.json with 'key create'/);
+    await client(['key', 'create', '--kdf', 'none'], keyEnv);
+
+    const encrypted = await runClient(['backup', `root.bxar:${small}`, '--backup-id', 'dk', '--backup-time', String(T0)], keyEnv);
+    assert.equal(encrypted.code, 0, encrypted.stderr);
+    assert.match(encrypted.stderr, /using the default encryption key .*config-with-key\/bulwark\/encryption-key\.json/);
+    const plain = await runClient(['backup', `root.bxar:${small}`, '--backup-id', 'dk', '--backup-time', String(T0 + 1), '--crypt-mode', 'none'], keyEnv);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.stderr, '');
+    type Row = { 'backup-time': number; files: { 'crypt-mode': string }[] };
+    const modes = (JSON.parse(await client(['snapshot', 'list', 'host/dk', '--output-format', 'json'], env)) as Row[]).map((r) => [r['backup-time'], r.files[0]!['crypt-mode']]);
+    assert.deepEqual(modes, [[T0, 'encrypt'], [T0 + 1, 'none']]);
+
+    const restored = await runClient(['restore', snap('dk', T0), 'root.bxar/f.txt', '-'], keyEnv);
+    assert.equal(restored.stdout.toString(), 'default key\n');
+    const without = await runClient(['restore', snap('dk', T0), 'root.bxar/f.txt', '-'], noKeyEnv);
+    assert.equal(without.code, 1);
+    assert.match(without.stderr, /is encrypted; a key is required to read it/);
+    const both = await runClient(['backup', `root.bxar:${small}`, '--crypt-mode', 'none', '--keyfile', join(work, 'a.key')], keyEnv);
+    assert.equal(both.code, 1);
+    assert.match(both.stderr, /--crypt-mode none: it cannot be combined with --keyfile/);
+  });
+
   test('on a terminal, backup and restore draw a progress line; with stderr not a terminal they do not', async () => {
     const small = join(work, 'progress-src');
     mkdirSync(join(small, 'd'), { recursive: true });

@@ -23,6 +23,7 @@ export function clientEnv(server: StartedServer, password: string, extra: NodeJS
     BULWARK_PASSWORD: password,
     BULWARK_FINGERPRINT: fingerprint,
     XDG_RUNTIME_DIR: '', // no ticket cache unless a test asks for one
+    XDG_CONFIG_HOME: '/nonexistent/bulwark-test-config', // no default encryption key of whoever runs the tests
     ...extra,
   };
 }
