@@ -26,6 +26,15 @@
  * alternate raw read and restore (three rounds for the tree, five for the
  * large files) and report medians: the machine is shared, and alternating
  * spreads the noise over both sides.
+ *
+ * For the large files the same is measured once more with the store's
+ * chunk files dropped from the page cache before each run (as a restore
+ * from a store on disk finds them): posix_fadvise(DONTNEED) through
+ * `dd iflag=nocache`, which needs no root and leaves the rest of the
+ * system's cache alone; fincore(1) checks that it worked. The raw read is
+ * then timed both ways: one thread reading and decoding chunk after chunk,
+ * and eight reads in flight with the decode in order (a disk serves
+ * parallel reads faster); the ratio is taken against the parallel one.
  * Before each timed write (restore, `cp -a`) the data written so far is
  * flushed, untimed, so no run pays for the previous one's writeback.
  *
@@ -34,6 +43,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -50,22 +60,60 @@ const TREE = process.env.BENCH_TREE ?? '/usr/share';
 /** Rounds per tree: the large files' rounds take seconds, so they get more, for steadier medians. */
 const TREE_ROUNDS = 3;
 const LARGE_ROUNDS = 5;
+const COLD_ROUNDS = 3;
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** Reads and decodes every chunk of the indexes, each distinct chunk once; returns the decoded bytes. */
-function rawStoreRead(store: string, indexes: readonly DynamicIndexReader[]): number {
-  let bytes = 0;
+/** The chunks a restore of the indexes fetches, in order (a chunk repeated back to back once). */
+function chunkList(store: string, indexes: readonly DynamicIndexReader[]): { digest: Buffer; path: string }[] {
+  const chunks: { digest: Buffer; path: string }[] = [];
   for (const index of indexes) {
     let previous = '';
     for (let i = 0; i < index.count(); i++) {
       const digest = Buffer.from(index.digest(i));
       const hex = digest.toString('hex');
-      if (hex !== previous) bytes += decodeChunk(readFileSync(join(store, CHUNK_DIR_NAME, hex.slice(0, 4), hex)), digest).length;
+      if (hex !== previous) chunks.push({ digest, path: join(store, CHUNK_DIR_NAME, hex.slice(0, 4), hex) });
       previous = hex;
     }
   }
+  return chunks;
+}
+
+/** Reads and decodes every chunk, one after the other; returns the decoded bytes. */
+function rawStoreRead(chunks: readonly { digest: Buffer; path: string }[]): number {
+  let bytes = 0;
+  for (const c of chunks) bytes += decodeChunk(readFileSync(c.path), c.digest).length;
   return bytes;
+}
+
+/** The same with `depth` reads in flight, decoded in order on this thread. */
+async function rawStoreReadParallel(chunks: readonly { digest: Buffer; path: string }[], depth = 8): Promise<number> {
+  let bytes = 0;
+  const reads = chunks.slice(0, depth).map((c) => readFile(c.path));
+  for (let i = 0; i < chunks.length; i++) {
+    const blob = await reads[i]!;
+    if (i + depth < chunks.length) reads.push(readFile(chunks[i + depth]!.path));
+    bytes += decodeChunk(blob, chunks[i]!.digest).length;
+  }
+  return bytes;
+}
+
+/** Drops the files' pages from the page cache (clean pages only: settle() first). */
+function evict(paths: readonly string[]): void {
+  for (const path of paths) execFileSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']);
+}
+
+/** Share of the files' bytes in the page cache (fincore), to show that evict() worked. */
+function cachedShare(paths: readonly string[]): number {
+  const out = execFileSync('fincore', ['--bytes', '--noheadings', '--raw', '--output', 'RES,SIZE', ...paths], { encoding: 'utf8' });
+  let res = 0;
+  let size = 0;
+  for (const line of out.trim().split('\n')) {
+    const [r, s] = line.trim().split(/\s+/).map(Number);
+    res += Math.min(r!, s!); // a partly filled last page counts whole
+    size += s!;
+  }
+  return size > 0 ? res / size : 0;
 }
 
 function timed<T>(fn: () => T): { ms: number; value: T } {
@@ -86,7 +134,7 @@ type Cli = (args: string[], env: NodeJS.ProcessEnv) => Promise<string>;
 const settle = () => execFileSync('sync');
 
 /** Backs up `tree` once, then alternates raw store reads and restores; returns the rows for it. */
-async function measure(tree: string, label: string, work: string, cli: Cli, which: string, withCopy: boolean, rounds: number): Promise<BenchResult[]> {
+async function measure(tree: string, label: string, work: string, cli: Cli, which: string, withCopy: boolean, rounds: number, coldRounds = 0): Promise<BenchResult[]> {
   const server = await startServer({ dataDir: join(work, 'data'), env: { BULWARK_ADMIN_PASSWORD: 'bench' } });
   try {
     // A login session's runtime dir: tickets and the pinned certificate are kept between runs, as for a user.
@@ -98,6 +146,7 @@ async function measure(tree: string, label: string, work: string, cli: Cli, whic
     const snapDir = join(store, 'host', 'bench', iso);
     const indexes = ['root.mbxar.didx', 'root.pbxar.didx'].map((n) => DynamicIndexReader.open(join(snapDir, n)));
     const bytes = indexes.reduce((n, ix) => n + ix.totalSize(), 0);
+    const chunks = chunkList(store, indexes);
     const out = join(work, 'out');
     const restore = () => cli(['restore', `host/bench/${iso}`, 'root.bxar', out], env);
     const copyOut = join(work, 'copy');
@@ -109,7 +158,7 @@ async function measure(tree: string, label: string, work: string, cli: Cli, whic
     for (let round = 0; round < rounds; round++) {
       rmSync(out, { recursive: true, force: true });
       settle();
-      raw.push(timed(() => rawStoreRead(store, indexes)).ms);
+      raw.push(timed(() => rawStoreRead(chunks)).ms);
       const before = cpuSample(server.child.pid!);
       fresh.push(await timedAsync(restore));
       const spent = cpuSince(before, cpuSample(server.child.pid!));
@@ -131,6 +180,7 @@ async function measure(tree: string, label: string, work: string, cli: Cli, whic
       benchResult(`restore into identical tree (${label})`, bytes, median(again), 'raw store read + decode', bytes, rawMs, `${note}, restore ${s(again)}`),
     ];
     if (withCopy) rows.push(benchResult(`full restore, fresh target (${label})`, bytes, median(fresh), 'cp -a of the tree', bytes, median(copy), `same target file system; cp ${s(copy)}`));
+    if (coldRounds > 0) rows.push(await measureCold(chunks, bytes, label, restore, out, coldRounds));
     return rows;
   } finally {
     await server.stop();
@@ -138,6 +188,35 @@ async function measure(tree: string, label: string, work: string, cli: Cli, whic
     rmSync(join(work, 'out'), { recursive: true, force: true });
     rmSync(join(work, 'copy'), { recursive: true, force: true });
   }
+}
+
+/** Raw reads and fresh restores with the store's chunk files out of the page cache (see the top). */
+async function measureCold(chunks: readonly { digest: Buffer; path: string }[], bytes: number, label: string, restore: () => Promise<unknown>, out: string, rounds: number): Promise<BenchResult> {
+  const paths = [...new Set(chunks.map((c) => c.path))];
+  const seq: number[] = [];
+  const par: number[] = [];
+  const fresh: number[] = [];
+  const cached: number[] = [];
+  const cold = () => {
+    settle();
+    evict(paths);
+    cached.push(cachedShare(paths));
+  };
+  for (let round = 0; round < rounds; round++) {
+    rmSync(out, { recursive: true, force: true });
+    cold();
+    seq.push(timed(() => rawStoreRead(chunks)).ms);
+    cold();
+    par.push(await timedAsync(() => rawStoreReadParallel(chunks)));
+    cold();
+    fresh.push(await timedAsync(restore));
+  }
+  const s = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join('/');
+  const left = Math.max(...cached);
+  return benchResult(
+    `full restore, fresh target, store not cached (${label})`, bytes, median(fresh), 'raw store read + decode, 8 reads in flight, not cached', bytes, median(par),
+    `s per round: restore ${s(fresh)}, raw parallel ${s(par)}, raw one by one ${s(seq)} (restore / one-by-one raw ${(median(seq) / median(fresh)).toFixed(2)}); at most ${(left * 100).toFixed(1)} % of the chunk bytes were cached at a start`,
+  );
 }
 
 /**
@@ -187,7 +266,7 @@ export async function run(): Promise<BenchResult[]> {
     const rows = await measure(TREE, TREE, work, cli, which, true, TREE_ROUNDS);
     const large = join(work, 'large');
     makeLargeFiles(large);
-    rows.push(...(await measure(large, `${LARGE_FILES} files of ${LARGE_FILE_BYTES / 1024 / 1024} MiB`, work, cli, which, false, LARGE_ROUNDS)));
+    rows.push(...(await measure(large, `${LARGE_FILES} files of ${LARGE_FILE_BYTES / 1024 / 1024} MiB`, work, cli, which, false, LARGE_ROUNDS, COLD_ROUNDS)));
     return rows;
   } finally {
     rmSync(work, { recursive: true, force: true });
