@@ -30,8 +30,11 @@ export interface SnapshotTarget {
 
 export interface ConnectOptions {
   readonly repo: Repository;
-  /** Password of the user, or the secret of the API token. */
-  readonly secret: string;
+  /**
+   * Password of the user, or the secret of the API token; a function when
+   * it is asked for only if needed (a kept ticket makes a login needless).
+   */
+  readonly secret: string | (() => Promise<string>);
   readonly fingerprint?: string;
   /** Tickets and pinned certificates kept between runs. */
   readonly cache?: TicketCache;
@@ -73,12 +76,12 @@ export class ServerConnection {
       };
     }
     if (repo.authid.includes('!')) {
-      conn.#creds = { headers: { authorization: `PBSAPIToken=${repo.authid}:${opts.secret}` } };
+      conn.#creds = { headers: { authorization: `PBSAPIToken=${repo.authid}:${await secretOf(opts)}` } };
       return conn;
     }
     const server = `${repo.host}:${repo.port}`;
     const login = async () => {
-      const body = new URLSearchParams({ username: repo.authid, password: opts.secret }).toString();
+      const body = new URLSearchParams({ username: repo.authid, password: await secretOf(opts) }).toString();
       const data = (await conn.#request('POST', '/access/ticket', body, 'application/x-www-form-urlencoded')) as {
         ticket: string;
         CSRFPreventionToken: string;
@@ -214,6 +217,8 @@ export class ServerConnection {
     });
   }
 }
+
+const secretOf = (opts: ConnectOptions): Promise<string> => (typeof opts.secret === 'string' ? Promise.resolve(opts.secret) : opts.secret());
 
 function zeroMask(mask: Buffer): void {
   mask.fill(0);

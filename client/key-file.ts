@@ -14,17 +14,13 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { isatty } from 'node:tty';
-import { read } from 'read';
 import { loadKeyFile, type CryptKey } from '../datastore/crypt-key.ts';
 import { bulwarkError, isBulwarkError } from '../errors.ts';
+import { askSecret, onTerminal } from './prompt.ts';
 
 const HOW = 'set BULWARK_ENCRYPTION_PASSWORD, or run on a terminal to be asked for it';
 
-/** isatty(0) rather than process.stdin.isTTY, which would open stdin just to ask. */
-const onTerminal = (): boolean => isatty(0);
-
-const ask = (prompt: string): Promise<string> => read({ prompt, silent: true, output: process.stderr });
+const ask = askSecret;
 
 /** A key file, asking for its password on the terminal if it has one and the environment does not. */
 export async function loadClientKey(path: string, env: NodeJS.ProcessEnv): Promise<CryptKey> {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { certificateFingerprint, ensureSelfSignedCertificate } from '../../config/tls.ts';
-import { clientEnv, runClient } from '../helpers/client-process.ts';
+import { clientEnv, runClient, runClientOnTerminal } from '../helpers/client-process.ts';
 import { makeDataDir, removeDataDir, startServer, type StartedServer } from '../helpers/server-process.ts';
 
 const PASSWORD = 'ticket-reuse-password';
@@ -76,4 +76,20 @@ test('without a pin, the server\'s self-signed certificate is refused with its f
   assert.equal(r.code, 1);
   assert.equal(r.stderr, `bulwark-client: authentication failed: the certificate of 127.0.0.1:${server.port} is not trusted (self-signed certificate); `
     + `if its fingerprint ${pin} is the one the server printed at start, pin it with --fingerprint or BULWARK_FINGERPRINT\n`);
+});
+
+test('without BULWARK_PASSWORD a kept ticket will do; else the password is asked on a terminal, and refused clearly off one', async () => {
+  const { BULWARK_PASSWORD: _password, ...rest } = env;
+  const noPassword = { ...rest, BULWARK_PASSWORD: undefined };
+  assert.equal((await runClient(['list'], env)).code, 0); // a ticket is kept
+  const kept = await runClient(['list', '--output-format', 'json'], noPassword);
+  assert.equal(kept.code, 0, kept.stderr);
+
+  const fresh = { ...noPassword, XDG_RUNTIME_DIR: join(work, 'run-empty') };
+  const refused = await runClient(['list'], fresh);
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stderr, 'bulwark-client: invalid value for password: missing: set BULWARK_PASSWORD (the password, or the API token secret), or run on a terminal to be asked for it\n');
+  const asked = await runClientOnTerminal(['list', '--output-format', 'json'], fresh, [{ after: /Password for "admin@pbs": /, type: `${PASSWORD}\n` }]);
+  assert.equal(asked.code, 0, asked.stdout.toString());
+  assert.doesNotMatch(asked.stdout.toString(), new RegExp(PASSWORD));
 });
