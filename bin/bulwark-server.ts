@@ -11,8 +11,23 @@ import { certificateFingerprint } from '../config/tls.ts';
 import { isBulwarkError } from '../errors.ts';
 import { startHttpServer } from '../transport/server.ts';
 import { InspectFeed } from '../transport/inspect-feed.ts';
+import { armExitWatchdog, nativeLoadError } from '../native/index.ts';
 import { createRootLogger } from './logger.ts';
 import { parseServerOptions, SERVER_HELP } from './server-options.ts';
+
+/** Milliseconds Node's own exit may take once everything is on disk (see exitSoon). */
+const EXIT_GRACE_MS = 5000;
+
+/**
+ * Exits with `code` on the next turn (an async log destination drains
+ * first). Node 20 can hang inside its exit (nodejs/node#54918); the native
+ * watchdog ends the process after EXIT_GRACE_MS even then, so a service
+ * manager never has to kill a server that has finished its work.
+ */
+function exitSoon(code: number): void {
+  if (nativeLoadError() === undefined) armExitWatchdog(EXIT_GRACE_MS, code);
+  setImmediate(() => process.exit(code));
+}
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`bulwark-server: ${message}\n`);
@@ -37,7 +52,7 @@ async function main(): Promise<void> {
     if (boot.admin?.generated) process.stdout.write(`Created user ${boot.admin.userid} with password: ${boot.admin.password}\n(shown only this once; change it after logging in)\n`);
     log.info({ signal: earlySignal }, 'stopped while starting');
     log.flush();
-    setImmediate(() => process.exit(0));
+    exitSoon(0);
     return;
   }
   const datastores = loadDatastoreConfig(boot.paths.datastoreConfig);
@@ -49,7 +64,7 @@ async function main(): Promise<void> {
     config: { datastores: datastores.data, datastoresDigest: datastores.digest },
     log,
     // The root gave up on a child: leave, and let the service manager start the server afresh from its files.
-    onEscalated: () => setImmediate(() => process.exit(1)),
+    onEscalated: () => exitSoon(1),
   });
   const { root } = system;
 
@@ -110,8 +125,7 @@ async function main(): Promise<void> {
         // own exit should hang (nodejs/node#54918, see docs/operations.md).
         log.info('stopped');
         log.flush();
-        // Give the async log destination a tick to drain, then leave.
-        setImmediate(() => process.exit(0));
+        exitSoon(0);
       });
   };
   // Add before removing: with no listener left Node closes the signal's

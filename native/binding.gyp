@@ -6,7 +6,7 @@
   "targets": [
     {
       "target_name": "bulwark_native",
-      "sources": ["src/addon.cc", "src/buzhash.cc", "src/errno-error.cc", "src/scandir.cc", "src/times.cc"],
+      "sources": ["src/addon.cc", "src/buzhash.cc", "src/errno-error.cc", "src/exit-watchdog.cc", "src/scandir.cc", "src/times.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

@@ -18,6 +18,7 @@ interface Binding {
   futimens(fd: number, atimeNs: bigint, mtimeNs: bigint): void;
   buzhashScan(buf: Uint8Array, tail: Uint8Array, start: number, end: number, state: Int32Array, d: number, table: Uint32Array): number;
   scanDir(path: Buffer | string): Buffer;
+  armExitWatchdog(ms: number, code: number): void;
 }
 
 let binding: Binding | undefined;
@@ -92,4 +93,16 @@ export const buzhashScan: Binding['buzhashScan'] | undefined = binding?.buzhashS
 export function scanDirPacked(path: Buffer | string): Buffer {
   checkPath(path);
   return native().scanDir(path);
+}
+
+/**
+ * Ends the process with `_exit(code)` after `ms` milliseconds, whatever its
+ * main thread is doing (src/exit-watchdog.cc): armed by a process about to
+ * exit, against Node 20 hanging in its own exit (nodejs/node#54918). A
+ * normal exit before then is not delayed. Arming again keeps the first.
+ */
+export function armExitWatchdog(ms: number, code: number): void {
+  if (!Number.isSafeInteger(ms) || ms < 0) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'watchdog delay', `${ms} (whole milliseconds, at least 0)`);
+  if (!Number.isInteger(code) || code < 0 || code > 255) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'exit code', `${code} (0 to 255)`);
+  native().armExitWatchdog(ms, code);
 }
