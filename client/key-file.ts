@@ -20,8 +20,6 @@ import { askSecret, onTerminal } from './prompt.ts';
 
 const HOW = 'set BULWARK_ENCRYPTION_PASSWORD, or run on a terminal to be asked for it';
 
-const ask = askSecret;
-
 /** A key file, asking for its password on the terminal if it has one and the environment does not. */
 export async function loadClientKey(path: string, env: NodeJS.ProcessEnv): Promise<CryptKey> {
   const password = env.BULWARK_ENCRYPTION_PASSWORD;
@@ -31,16 +29,16 @@ export async function loadClientKey(path: string, env: NodeJS.ProcessEnv): Promi
   } catch (err) {
     if (!isBulwarkError(err, 'BULWARK_KEY_REQUIRED')) throw err;
     if (!onTerminal()) throw bulwarkError('BULWARK_KEY_PASSWORD_REQUIRED', `key file ${path}`, HOW);
-    return loadKeyFile(path, await ask(`Password for key file ${path}: `));
+    return loadKeyFile(path, await askSecret(`Password for key file ${path}: `));
   }
 }
 
 /** The password for a new key file: the environment's, or typed twice on the terminal. */
 export async function newKeyPassword(env: NodeJS.ProcessEnv): Promise<string> {
-  const password = env.BULWARK_ENCRYPTION_PASSWORD ?? (onTerminal() ? await ask('Encryption key password: ') : undefined);
+  const password = env.BULWARK_ENCRYPTION_PASSWORD ?? (onTerminal() ? await askSecret('Encryption key password: ') : undefined);
   if (password === undefined) throw bulwarkError('BULWARK_KEY_PASSWORD_REQUIRED', 'a new key file', `${HOW}; --kdf none stores the key without one`);
   if (password.length < 5) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'key password', 'it must be at least 5 characters long');
-  if (env.BULWARK_ENCRYPTION_PASSWORD === undefined && (await ask('Verify password: ')) !== password) {
+  if (env.BULWARK_ENCRYPTION_PASSWORD === undefined && (await askSecret('Verify password: ')) !== password) {
     throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'key password', 'the two passwords differ');
   }
   return password;

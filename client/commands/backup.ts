@@ -4,12 +4,12 @@
  * [--backup-time EPOCH]`.
  */
 import { hostname } from 'node:os';
-import { chooseKey, type KeyChoice } from '../key-file.ts';
 import { isBackupType, validateBackupId, type BackupType } from '../../datastore/names.ts';
 import { bulwarkError } from '../../errors.ts';
 import { parseArchiveSpec } from '../archive-spec.ts';
 import { runBackup } from '../backup-job.ts';
 import { connectFromEnv, type CommonOptions } from '../cli-env.ts';
+import { chooseKey, type KeyChoice } from '../key-file.ts';
 import { humanBytes, type OutputFormat } from '../output.ts';
 import { backupLine, progressPrinter } from '../progress.ts';
 

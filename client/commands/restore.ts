@@ -5,13 +5,13 @@
  * write one file of the tree to stdout.
  */
 import type { CryptKey } from '../../datastore/crypt-key.ts';
-import { chooseKey, type KeyChoice } from '../key-file.ts';
 import { parseSnapshotRef } from '../../datastore/backup-ref.ts';
 import { bulwarkError } from '../../errors.ts';
+import type { ExtractStats } from '../archive/extract.ts';
 import { connectFromEnv, type CommonOptions } from '../cli-env.ts';
+import { chooseKey, type KeyChoice } from '../key-file.ts';
 import { humanBytes } from '../output.ts';
 import { progressPrinter, restoreLine } from '../progress.ts';
-import type { ExtractStats } from '../archive/extract.ts';
 import { openReader, RestorePools, restoreImage, restoreSingleFile, restoreTree } from '../restore-job.ts';
 
 export interface RestoreCommandOptions extends CommonOptions, KeyChoice {
