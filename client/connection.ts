@@ -133,6 +133,19 @@ export class ServerConnection {
     return this.#confirming(() => this.#request(method, path, body, contentType));
   }
 
+  /**
+   * Calls `/admin/datastore/{store}/{call}` of this repository's store:
+   * `params` (those not undefined) go into the query for GET and DELETE,
+   * into a JSON body otherwise.
+   */
+  storeApi(method: 'GET' | 'POST' | 'PUT' | 'DELETE', call: string, params: Readonly<Record<string, string | number | boolean | undefined>> = {}): Promise<unknown> {
+    const path = `/admin/datastore/${encodeURIComponent(this.repo.store)}/${call}`;
+    const given = Object.entries(params).filter((e): e is [string, string | number | boolean] => e[1] !== undefined);
+    if (method === 'POST' || method === 'PUT') return this.api(method, path, JSON.stringify(Object.fromEntries(given)));
+    const query = new URLSearchParams(given.map(([k, v]): [string, string] => [k, String(v)])).toString();
+    return this.api(method, query ? `${path}?${query}` : path);
+  }
+
   #request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: string, contentType = 'application/json'): Promise<unknown> {
     const headers: Record<string, string> = { ...this.#creds.headers };
     if (body !== undefined) headers['content-type'] = contentType;

@@ -26,14 +26,8 @@ interface SnapshotRow {
   verification?: { state: string };
 }
 
-const nsQuery = (ns: string | undefined) => (ns ? `ns=${encodeURIComponent(ns)}` : '');
-const query = (...parts: string[]) => {
-  const q = parts.filter((p) => p.length > 0).join('&');
-  return q ? `?${q}` : '';
-};
-
 export async function listGroups(conn: ServerConnection, ns: string | undefined, format: OutputFormat): Promise<string> {
-  const rows = (await conn.api('GET', `/admin/datastore/${conn.repo.store}/groups${query(nsQuery(ns))}`)) as GroupRow[];
+  const rows = (await conn.storeApi('GET', 'groups', { ns })) as GroupRow[];
   rows.sort((a, b) => `${a['backup-type']}/${a['backup-id']}`.localeCompare(`${b['backup-type']}/${b['backup-id']}`));
   return render(format, rows, [
     { header: 'group', value: (r) => `${r['backup-type']}/${r['backup-id']}` },
@@ -45,10 +39,7 @@ export async function listGroups(conn: ServerConnection, ns: string | undefined,
 
 export async function listSnapshots(conn: ServerConnection, group: string | undefined, ns: string | undefined, format: OutputFormat): Promise<string> {
   const [type, id] = group ? group.split('/') : [];
-  const rows = (await conn.api(
-    'GET',
-    `/admin/datastore/${conn.repo.store}/snapshots${query(nsQuery(ns), type ? `backup-type=${encodeURIComponent(type)}` : '', id ? `backup-id=${encodeURIComponent(id)}` : '')}`,
-  )) as SnapshotRow[];
+  const rows = (await conn.storeApi('GET', 'snapshots', { ns, 'backup-type': type, 'backup-id': id })) as SnapshotRow[];
   rows.sort((a, b) => `${a['backup-type']}/${a['backup-id']}`.localeCompare(`${b['backup-type']}/${b['backup-id']}`) || a['backup-time'] - b['backup-time']);
   return render(format, rows, [
     { header: 'snapshot', value: (r) => `${r['backup-type']}/${r['backup-id']}/${formatBackupTime(r['backup-time'])}` },
@@ -59,7 +50,7 @@ export async function listSnapshots(conn: ServerConnection, group: string | unde
 }
 
 export async function datastoreStatus(conn: ServerConnection, format: OutputFormat): Promise<string> {
-  const s = (await conn.api('GET', `/admin/datastore/${conn.repo.store}/status`)) as { total: number; used: number; avail: number };
+  const s = (await conn.storeApi('GET', 'status')) as { total: number; used: number; avail: number };
   return render(format, [{ store: conn.repo.store, ...s }], [
     { header: 'store', value: (r) => r.store },
     { header: 'total', value: (r) => humanBytes(r.total), align: 'right' },

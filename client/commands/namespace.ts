@@ -8,12 +8,9 @@ import { bulwarkError } from '../../errors.ts';
 import type { ServerConnection } from '../connection.ts';
 import { render, type OutputFormat } from '../output.ts';
 
-const path = (conn: ServerConnection) => `/admin/datastore/${encodeURIComponent(conn.repo.store)}/namespace`;
-
 /** Every namespace below `parent` (the root when absent), the parent included; the root is listed as `/`. */
 export async function listNamespaces(conn: ServerConnection, parent: string | undefined, format: OutputFormat): Promise<string> {
-  const q = parent ? `?parent=${encodeURIComponent(parent)}` : '';
-  const rows = (await conn.api('GET', `${path(conn)}${q}`)) as { ns: string }[];
+  const rows = (await conn.storeApi('GET', 'namespace', { parent })) as { ns: string }[];
   rows.sort((a, b) => a.ns.localeCompare(b.ns));
   return render(format, rows, [{ header: 'namespace', value: (r) => r.ns || '/' }]);
 }
@@ -26,13 +23,13 @@ function splitNamespace(ns: string | undefined): { parent: string; name: string 
 
 export async function createNamespace(conn: ServerConnection, ns: string | undefined): Promise<string> {
   const { parent, name } = splitNamespace(ns);
-  const created = (await conn.api('POST', path(conn), JSON.stringify({ name, ...(parent && { parent }) }))) as string;
+  const created = (await conn.storeApi('POST', 'namespace', { name, parent: parent || undefined })) as string;
   return `created namespace ${created}\n`;
 }
 
 export async function deleteNamespace(conn: ServerConnection, ns: string | undefined, deleteGroups: boolean): Promise<string> {
   const { parent, name } = splitNamespace(ns);
   const full = parent ? `${parent}/${name}` : name;
-  await conn.api('DELETE', `${path(conn)}?ns=${encodeURIComponent(full)}${deleteGroups ? '&delete-groups=1' : ''}`);
+  await conn.storeApi('DELETE', 'namespace', { ns: full, 'delete-groups': deleteGroups || undefined });
   return `deleted namespace ${full}${deleteGroups ? ' with its groups' : ''}\n`;
 }

@@ -11,19 +11,16 @@ import { bulwarkError } from '../../errors.ts';
 import type { ServerConnection } from '../connection.ts';
 import { render, type OutputFormat } from '../output.ts';
 
-const storePath = (conn: ServerConnection, call: string) => `/admin/datastore/${encodeURIComponent(conn.repo.store)}/${call}`;
-
-/** The query naming a snapshot (and its namespace) as the API takes it. */
-function snapshotQuery(text: string | undefined, ns: string | undefined): { name: string; query: string } {
+/** The parameters naming a snapshot (and its namespace) as the API takes them. */
+function snapshotParams(text: string | undefined, ns: string | undefined) {
   if (!text) throw bulwarkError('BULWARK_USAGE', 'a snapshot is needed (TYPE/ID/TIME, e.g. host/web1/2026-11-24T10:00:00Z)');
   const dir = parseSnapshotRef(text);
-  const q = new URLSearchParams({ 'backup-type': dir.type, 'backup-id': dir.id, 'backup-time': String(dir.time), ...(ns && { ns }) });
-  return { name: `${dir.type}/${dir.id}/${formatBackupTime(dir.time)}`, query: q.toString() };
+  return { name: `${dir.type}/${dir.id}/${formatBackupTime(dir.time)}`, params: { 'backup-type': dir.type, 'backup-id': dir.id, 'backup-time': dir.time, ns } };
 }
 
 export async function forgetSnapshot(conn: ServerConnection, text: string | undefined, ns: string | undefined): Promise<string> {
-  const { name, query } = snapshotQuery(text, ns);
-  await conn.api('DELETE', `${storePath(conn, 'snapshots')}?${query}`);
+  const { name, params } = snapshotParams(text, ns);
+  await conn.storeApi('DELETE', 'snapshots', params);
   return `removed snapshot ${name}\n`;
 }
 
@@ -31,29 +28,29 @@ const BOOL: Readonly<Record<string, boolean>> = { true: true, '1': true, yes: tr
 
 export async function snapshotProtected(conn: ServerConnection, args: readonly string[], ns: string | undefined, format: OutputFormat): Promise<string> {
   const [action, text, value] = args;
-  const { name, query } = snapshotQuery(text, ns);
+  const { name, params } = snapshotParams(text, ns);
   if (action === 'show') {
-    const isProtected = (await conn.api('GET', `${storePath(conn, 'protected')}?${query}`)) as boolean;
+    const isProtected = (await conn.storeApi('GET', 'protected', params)) as boolean;
     return format === 'text' ? `${isProtected}\n` : `${JSON.stringify(isProtected)}\n`;
   }
   if (action !== 'update') throw bulwarkError('BULWARK_USAGE', `unknown snapshot protected command ${JSON.stringify(action ?? '')} (use show or update)`);
   const flag = value === undefined ? undefined : BOOL[value.toLowerCase()];
   if (flag === undefined) throw bulwarkError('BULWARK_USAGE', 'snapshot protected update needs SNAPSHOT true|false');
-  await conn.api('PUT', storePath(conn, 'protected'), JSON.stringify({ ...Object.fromEntries(new URLSearchParams(query)), protected: flag }));
+  await conn.storeApi('PUT', 'protected', { ...params, protected: flag });
   return `snapshot ${name} is ${flag ? 'now' : 'no longer'} protected\n`;
 }
 
 export async function snapshotNotes(conn: ServerConnection, args: readonly string[], ns: string | undefined, format: OutputFormat): Promise<string> {
   const [action, text, notes] = args;
-  const { name, query } = snapshotQuery(text, ns);
+  const { name, params } = snapshotParams(text, ns);
   if (action === 'show') {
-    const current = (await conn.api('GET', `${storePath(conn, 'notes')}?${query}`)) as string;
+    const current = (await conn.storeApi('GET', 'notes', params)) as string;
     if (format !== 'text') return `${JSON.stringify(current)}\n`;
     return current.length === 0 || current.endsWith('\n') ? current : `${current}\n`;
   }
   if (action !== 'update') throw bulwarkError('BULWARK_USAGE', `unknown snapshot notes command ${JSON.stringify(action ?? '')} (use show or update)`);
   if (notes === undefined) throw bulwarkError('BULWARK_USAGE', 'snapshot notes update needs SNAPSHOT NOTES');
-  await conn.api('PUT', storePath(conn, 'notes'), JSON.stringify({ ...Object.fromEntries(new URLSearchParams(query)), notes }));
+  await conn.storeApi('PUT', 'notes', { ...params, notes });
   return `notes of ${name} updated\n`;
 }
 
@@ -71,14 +68,14 @@ interface PruneRow {
 export async function pruneGroup(conn: ServerConnection, text: string | undefined, keep: KeepOptions, opts: { ns?: string; dryRun: boolean }, format: OutputFormat): Promise<string> {
   if (!text) throw bulwarkError('BULWARK_USAGE', 'prune needs a group (TYPE/ID, e.g. host/web1)');
   const group = parseGroupRef(text);
-  const params: Record<string, unknown> = { 'backup-type': group.type, 'backup-id': group.id, ...(opts.ns && { ns: opts.ns }), ...(opts.dryRun && { 'dry-run': true }) };
+  const params: Record<string, string | number | boolean | undefined> = { 'backup-type': group.type, 'backup-id': group.id, ns: opts.ns, 'dry-run': opts.dryRun || undefined };
   for (const option of KEEP_OPTIONS) {
     const value = keep[option];
     if (value === undefined) continue;
     if (!/^\d+$/.test(value)) throw bulwarkError('BULWARK_INVALID_ARGUMENT', `--${option}`, `${value} (a count)`);
     params[option] = Number(value);
   }
-  const rows = (await conn.api('POST', storePath(conn, 'prune'), JSON.stringify(params))) as PruneRow[];
+  const rows = (await conn.storeApi('POST', 'prune', params)) as PruneRow[];
   rows.sort((a, b) => b['backup-time'] - a['backup-time']);
   const table = render(format, rows, [
     { header: 'snapshot', value: (r) => `${r['backup-type']}/${r['backup-id']}/${formatBackupTime(r['backup-time'])}` },
