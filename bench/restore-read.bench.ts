@@ -34,7 +34,8 @@
  * system's cache alone; fincore(1) checks that it worked. The raw read is
  * then timed both ways: one thread reading and decoding chunk after chunk,
  * and eight reads in flight with the decode in order (a disk serves
- * parallel reads faster); the ratio is taken against the parallel one.
+ * parallel reads faster); the ratio is taken against the parallel one,
+ * the other is in the note.
  * Before each timed write (restore, `cp -a`) the data written so far is
  * flushed, untimed, so no run pays for the previous one's writeback.
  *
@@ -63,6 +64,8 @@ const LARGE_ROUNDS = 5;
 const COLD_ROUNDS = 3;
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** Times in ms as seconds per round, `1.20/1.18/…`. */
+const perRound = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join('/');
 
 /** The chunks a restore of the indexes fetches, in order (a chunk repeated back to back once). */
 function chunkList(store: string, indexes: readonly DynamicIndexReader[]): { digest: Buffer; path: string }[] {
@@ -110,7 +113,7 @@ function cachedShare(paths: readonly string[]): number {
   let size = 0;
   for (const line of out.trim().split('\n')) {
     const [r, s] = line.trim().split(/\s+/).map(Number);
-    res += Math.min(r!, s!); // a partly filled last page counts whole
+    res += Math.min(r!, s!); // RES counts whole pages: a file's partly filled last page would count past its size
     size += s!;
   }
   return size > 0 ? res / size : 0;
@@ -173,13 +176,12 @@ async function measure(tree: string, label: string, work: string, cli: Cli, whic
     }
     const files = execFileSync('find', [out, '-type', 'f'], { encoding: 'utf8', maxBuffer: 1 << 28 }).split('\n').length - 1;
     const rawMs = median(raw);
-    const s = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join('/');
-    const note = `${label}: ${(bytes / 1e6).toFixed(0)} MB decoded, ${files} files; ${which}; s per round, raw ${s(raw)}`;
+      const note = `${label}: ${(bytes / 1e6).toFixed(0)} MB decoded, ${files} files; ${which}; s per round, raw ${perRound(raw)}`;
     const rows = [
-      benchResult(`full restore, fresh target (${label})`, bytes, median(fresh), 'raw store read + decode', bytes, rawMs, `${note}, restore ${s(fresh)}${cpuNote(cpu, rawMs)}`),
-      benchResult(`restore into identical tree (${label})`, bytes, median(again), 'raw store read + decode', bytes, rawMs, `${note}, restore ${s(again)}`),
+      benchResult(`full restore, fresh target (${label})`, bytes, median(fresh), 'raw store read + decode', bytes, rawMs, `${note}, restore ${perRound(fresh)}${cpuNote(cpu, rawMs)}`),
+      benchResult(`restore into identical tree (${label})`, bytes, median(again), 'raw store read + decode', bytes, rawMs, `${note}, restore ${perRound(again)}`),
     ];
-    if (withCopy) rows.push(benchResult(`full restore, fresh target (${label})`, bytes, median(fresh), 'cp -a of the tree', bytes, median(copy), `same target file system; cp ${s(copy)}`));
+    if (withCopy) rows.push(benchResult(`full restore, fresh target (${label})`, bytes, median(fresh), 'cp -a of the tree', bytes, median(copy), `same target file system; cp ${perRound(copy)}`));
     if (coldRounds > 0) rows.push(await measureCold(chunks, bytes, label, restore, out, coldRounds));
     return rows;
   } finally {
@@ -211,11 +213,10 @@ async function measureCold(chunks: readonly { digest: Buffer; path: string }[], 
     cold();
     fresh.push(await timedAsync(restore));
   }
-  const s = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join('/');
   const left = Math.max(...cached);
   return benchResult(
     `full restore, fresh target, store not cached (${label})`, bytes, median(fresh), 'raw store read + decode, 8 reads in flight, not cached', bytes, median(par),
-    `s per round: restore ${s(fresh)}, raw parallel ${s(par)}, raw one by one ${s(seq)} (restore / one-by-one raw ${(median(seq) / median(fresh)).toFixed(2)}); at most ${(left * 100).toFixed(1)} % of the chunk bytes were cached at a start`,
+    `s per round: restore ${perRound(fresh)}, raw parallel ${perRound(par)}, raw one by one ${perRound(seq)} (restore / one-by-one raw ${(median(seq) / median(fresh)).toFixed(2)}); at most ${(left * 100).toFixed(1)} % of the chunk bytes were cached at a start`,
   );
 }
 
