@@ -35,10 +35,11 @@ export async function loadClientKey(path: string, env: NodeJS.ProcessEnv): Promi
 
 /** The password for a new key file: the environment's, or typed twice on the terminal. */
 export async function newKeyPassword(env: NodeJS.ProcessEnv): Promise<string> {
-  const password = env.BULWARK_ENCRYPTION_PASSWORD ?? (onTerminal() ? await askSecret('Encryption key password: ') : undefined);
-  if (password === undefined) throw bulwarkError('BULWARK_KEY_PASSWORD_REQUIRED', 'a new key file', `${HOW}; --kdf none stores the key without one`);
+  const given = env.BULWARK_ENCRYPTION_PASSWORD;
+  if (given === undefined && !onTerminal()) throw bulwarkError('BULWARK_KEY_PASSWORD_REQUIRED', 'a new key file', `${HOW}; --kdf none stores the key without one`);
+  const password = given ?? (await askSecret('Encryption key password: '));
   if (password.length < 5) throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'key password', 'it must be at least 5 characters long');
-  if (env.BULWARK_ENCRYPTION_PASSWORD === undefined && (await askSecret('Verify password: ')) !== password) {
+  if (given === undefined && (await askSecret('Verify password: ')) !== password) {
     throw bulwarkError('BULWARK_INVALID_ARGUMENT', 'key password', 'the two passwords differ');
   }
   return password;
