@@ -93,7 +93,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
     case 'snapshot':
       return snapshotCommand(args, values, format, env);
     case 'prune':
-      return pruneGroup(await connectFromEnv(values, env), args[0], values as KeepOptions, { ...(values.ns && { ns: values.ns }), dryRun: values['dry-run'] === true }, format);
+      return pruneGroup(() => connectFromEnv(values, env), args[0], values as KeepOptions, { ...(values.ns && { ns: values.ns }), dryRun: values['dry-run'] === true }, format);
     case 'status':
       return datastoreStatus(await connectFromEnv(values, env), format);
     case 'namespace':
@@ -112,11 +112,11 @@ async function snapshotCommand(args: string[], values: CommonOptions & { ns?: st
   if (sub !== 'list' && sub !== 'forget' && sub !== 'protected' && sub !== 'notes') {
     throw bulwarkError('BULWARK_USAGE', `unknown snapshot command ${JSON.stringify(sub ?? '')} (use list, forget, protected or notes)`);
   }
-  const conn = await connectFromEnv(values, env);
-  if (sub === 'list') return listSnapshots(conn, rest[0], values.ns, format);
-  if (sub === 'forget') return forgetSnapshot(conn, rest[0], values.ns);
-  if (sub === 'protected') return snapshotProtected(conn, rest, values.ns, format);
-  return snapshotNotes(conn, rest, values.ns, format);
+  const connect = () => connectFromEnv(values, env);
+  if (sub === 'list') return listSnapshots(await connect(), rest[0], values.ns, format);
+  if (sub === 'forget') return forgetSnapshot(connect, rest[0], values.ns);
+  if (sub === 'protected') return snapshotProtected(connect, rest, values.ns, format);
+  return snapshotNotes(connect, rest, values.ns, format);
 }
 
 async function namespaceCommand(args: string[], values: CommonOptions & { 'delete-groups'?: boolean }, format: OutputFormat, env: NodeJS.ProcessEnv): Promise<string> {
@@ -124,10 +124,10 @@ async function namespaceCommand(args: string[], values: CommonOptions & { 'delet
   if (sub !== 'list' && sub !== 'create' && sub !== 'delete') {
     throw bulwarkError('BULWARK_USAGE', `unknown namespace command ${JSON.stringify(sub ?? '')} (use list, create or delete)`);
   }
-  const conn = await connectFromEnv(values, env);
-  if (sub === 'list') return listNamespaces(conn, ns, format);
-  if (sub === 'create') return createNamespace(conn, ns);
-  return deleteNamespace(conn, ns, values['delete-groups'] === true);
+  const connect = () => connectFromEnv(values, env);
+  if (sub === 'list') return listNamespaces(await connect(), ns, format);
+  if (sub === 'create') return createNamespace(connect, ns);
+  return deleteNamespace(connect, ns, values['delete-groups'] === true);
 }
 
 const isParseArgsError = (err: unknown): err is Error => (err as { code?: unknown })?.code?.toString().startsWith('ERR_PARSE_ARGS') === true;

@@ -2,7 +2,8 @@
  * `bulwark-client namespace list [NS]`, `namespace create NS` and
  * `namespace delete NS [--delete-groups]`, as proxmox-backup-client has
  * them, over the admin API's namespace calls (which check the privileges:
- * Datastore.Modify on the parent to create or delete).
+ * Datastore.Modify on the parent to create or delete). Arguments are
+ * checked before `connect` is called: a usage error never costs a login.
  */
 import { bulwarkError } from '../../errors.ts';
 import type { ServerConnection } from '../connection.ts';
@@ -21,15 +22,15 @@ function splitNamespace(ns: string | undefined): { parent: string; name: string 
   return { parent: parts.slice(0, -1).join('/'), name: parts.at(-1)! };
 }
 
-export async function createNamespace(conn: ServerConnection, ns: string | undefined): Promise<string> {
+export async function createNamespace(connect: () => Promise<ServerConnection>, ns: string | undefined): Promise<string> {
   const { parent, name } = splitNamespace(ns);
-  const created = (await conn.storeApi('POST', 'namespace', { name, parent: parent || undefined })) as string;
+  const created = (await (await connect()).storeApi('POST', 'namespace', { name, parent: parent || undefined })) as string;
   return `created namespace ${created}\n`;
 }
 
-export async function deleteNamespace(conn: ServerConnection, ns: string | undefined, deleteGroups: boolean): Promise<string> {
+export async function deleteNamespace(connect: () => Promise<ServerConnection>, ns: string | undefined, deleteGroups: boolean): Promise<string> {
   const { parent, name } = splitNamespace(ns);
   const full = parent ? `${parent}/${name}` : name;
-  await conn.storeApi('DELETE', 'namespace', { ns: full, 'delete-groups': deleteGroups || undefined });
+  await (await connect()).storeApi('DELETE', 'namespace', { ns: full, 'delete-groups': deleteGroups || undefined });
   return `deleted namespace ${full}${deleteGroups ? ' with its groups' : ''}\n`;
 }

@@ -259,6 +259,19 @@ describe('bulwark-client against a real server', () => {
     const r1 = await runClient(['backup', 'nonsense'], env);
     assert.equal(r1.code, 1);
     assert.match(r1.stderr, /expected NAME\.bxar:DIR or NAME\.img:FILE/);
+    // Arguments are checked before a login: without a password (nor a kept ticket) the usage error still comes first.
+    const noPassword = { ...env, BULWARK_PASSWORD: undefined };
+    for (const [args, message] of [
+      [['snapshot', 'forget'], /a snapshot is needed/],
+      [['snapshot', 'notes', 'update', 'host/full/not-a-time'], /snapshot reference|backup time/],
+      [['namespace', 'create'], /need a namespace other than the root/],
+      [['prune'], /prune needs a group/],
+    ] as const) {
+      const r = await runClient(args, noPassword);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /password/);
+    }
     const r2 = await runClient(['restore', 'host/full/not-a-time', 'root.bxar', '/tmp/x'], env);
     assert.notEqual(r2.code, 0);
     assert.equal(r2.stderr.trim().split('\n').length, 1);
